@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; see ``python -m gan_upsample --help``."""
     from gan_upsample.cli import main as cli_main
 
-    cli_main(sys.argv[1:] if argv is None else argv)
+    cli_main(argv)
 
 
 if __name__ == "__main__":

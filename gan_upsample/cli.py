@@ -1,40 +1,144 @@
-"""The command line of gan_upsample.
+"""The command line: ``python -m gan_upsample <command>``.
 
-Training subcommands (``fit``, ``validate``, ``test``, ``predict``) arrive with the LightningCLI;
-until then this module runs the project's own commands.
+``fit``, ``validate``, ``test`` and ``predict`` are LightningCLI's: every component is chosen in YAML
+with ``class_path``/``init_args``, several ``--config`` files stack, and every option can be
+overridden on the command line. Beside them stand the project's own commands:
+
+* ``generate``: write N images (PNG files and a grid) from a checkpoint;
+* ``checkerboard``: checkerboard artifacts of every upsampler at random initialisation.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.cli import LightningCLI
+
+# Imported so that LightningCLI resolves short class names (GANModule, ResizeConv, BrightShapesDataModule, ...).
+import gan_upsample.data  # noqa: F401
+import gan_upsample.lit  # noqa: F401
+import gan_upsample.models  # noqa: F401
+import gan_upsample.nn.upsamplers  # noqa: F401
+from gan_upsample.data.datamodules import ImageDataModule
+from gan_upsample.lit.adversarial import AdversarialModule
+
+OWN_COMMANDS = ("generate", "checkerboard")
+
+EPILOG = f"""Project commands (each has its own --help): {", ".join(OWN_COMMANDS)}.
+  generate      write N images from a checkpoint: python -m gan_upsample generate --ckpt_path RUN/checkpoints/last.ckpt
+  checkerboard  artifacts of every upsampler at random initialisation (figure + table)"""
+
+
+class GanUpsampleCLI(LightningCLI):
+    """LightningCLI whose model is any :class:`AdversarialModule` and whose data any :class:`ImageDataModule`."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("parser_kwargs", {"epilog": EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter})
+        super().__init__(
+            AdversarialModule,
+            ImageDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+            run=run,
+            **kwargs,
+        )
+
+
+def _find_config(ckpt_path: Path) -> Path:
+    """The ``config.yaml`` LightningCLI saved in the run folder (``RUN/checkpoints/x.ckpt`` -> ``RUN/config.yaml``)."""
+    for folder in (ckpt_path.parent, ckpt_path.parent.parent):
+        if (folder / "config.yaml").is_file():
+            return folder / "config.yaml"
+    raise FileNotFoundError(
+        f"no config.yaml beside {ckpt_path} or in its run folder; pass the run's config with --config"
+    )
+
+
+def generate(args: argparse.Namespace) -> Path:
+    """Load a checkpoint and write ``args.num`` PNG images and one grid to ``args.out``."""
+    from torchvision.utils import make_grid
+
+    from gan_upsample.callbacks.images import save_png, to_uint8
+
+    ckpt_path = Path(args.ckpt_path)
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist")
+    config = Path(args.config) if args.config else _find_config(ckpt_path)
+    cli = GanUpsampleCLI(
+        args=["--config", str(config), "--trainer.logger=false", "--trainer.callbacks=null"],
+        run=False,
+        save_config_callback=None,
+    )
+    model = cli.model
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    model.load_state_dict(checkpoint["state_dict"])
+    if not hasattr(model, "sample_images"):
+        raise TypeError(f"{type(model).__name__} does not generate from latents; use predict for paired tasks")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    noise = torch.Generator().manual_seed(args.seed)
+    images = []
+    for start in range(0, args.num, args.batch_size):
+        n = min(args.batch_size, args.num - start)
+        z = torch.randn(n, model.latent_dim, generator=noise)
+        images.append(model.sample_images(z).cpu())
+    batch = torch.cat(images)
+    pixels = to_uint8(batch)
+    for i, image in enumerate(pixels):
+        save_png(image, out / f"{i:05d}.png")
+    save_png(
+        to_uint8(make_grid(batch, nrow=args.nrow or math.ceil(math.sqrt(len(batch))), value_range=(-1, 1))),
+        out / "grid.png",
+    )
+    print(f"wrote {len(batch)} images and grid.png to {out}/")
+    return out
 
 
 def _checkerboard(args: argparse.Namespace) -> None:
     from gan_upsample.studies.init_artifacts import main as study
 
     print(study(args.out, layers=args.layers, channels=args.channels, seeds=args.seeds))
-    print(f"Figure and table written to {args.out}/")
+    print(f"figure.png and table.md written to {args.out}/")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_own_parser() -> argparse.ArgumentParser:
     """The parser of the project's own commands."""
-    parser = argparse.ArgumentParser(
-        prog="python -m gan_upsample",
-        description="Train GANs and DeePSiM autoencoders with pluggable upsamplers; measure checkerboard artifacts.",
-    )
+    parser = argparse.ArgumentParser(prog="python -m gan_upsample", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="write N images (PNG) and a grid from a checkpoint")
+    gen.add_argument("--ckpt_path", required=True, help="checkpoint written by fit (e.g. RUN/checkpoints/last.ckpt)")
+    gen.add_argument("--config", default=None, help="the run's config.yaml (default: found beside the checkpoint)")
+    gen.add_argument("--num", type=int, default=64, help="number of images")
+    gen.add_argument("--out", default="generated", help="output folder")
+    gen.add_argument("--seed", type=int, default=0, help="seed of the latent vectors")
+    gen.add_argument("--batch_size", type=int, default=64)
+    gen.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square grid)")
+    gen.set_defaults(func=generate)
     cb = sub.add_parser("checkerboard", help="checkerboard artifacts of every upsampler at random initialisation")
     cb.add_argument("--out", default="runs/checkerboard_at_init", help="output folder (figure.png, table.md)")
     cb.add_argument("--layers", type=int, default=3, help="x2 layers per stack")
     cb.add_argument("--channels", type=int, default=64, help="channels of each stack")
     cb.add_argument("--seeds", type=int, default=5, help="random initialisations to average over")
     cb.set_defaults(func=_checkerboard)
-    demo = sub.add_parser("demo", help="the README's demo (currently: the checkerboard study)")
-    demo.set_defaults(func=_checkerboard, out="runs/checkerboard_at_init", layers=3, channels=64, seeds=5)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse ``argv`` and run the chosen command."""
-    args = build_parser().parse_args(argv)
-    args.func(args)
+    """Run a LightningCLI subcommand (fit/validate/test/predict) or one of the project's own commands.
+
+    Args:
+        argv: Arguments without the program name; ``None`` reads the command line.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in OWN_COMMANDS:
+        parsed = build_own_parser().parse_args(args)
+        parsed.func(parsed)
+        return
+    GanUpsampleCLI(args=argv)

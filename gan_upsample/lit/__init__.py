@@ -1,0 +1,5 @@
+"""LightningModules: the training steps live here."""
+
+from gan_upsample.lit.gan import GANModule
+
+__all__ = ["GANModule"]
