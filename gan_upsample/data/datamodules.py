@@ -31,6 +31,7 @@ from torchvision.transforms import v2
 
 from gan_upsample.data.folder import IMAGE_EXTENSIONS, ImageFolderDataset
 from gan_upsample.data.natural import NaturalCrops
+from gan_upsample.data.sampling import EpochRandomSampler
 from gan_upsample.data.shapes import BrightShapes
 
 VAL_START_INDEX = 1 << 32
@@ -41,16 +42,16 @@ class ImageDataModule(LightningDataModule, ABC):
     """Base of the project's data modules: square images in [-1, 1], in batches of plain tensors.
 
     The training loader shuffles and drops the last incomplete batch (GAN steps want full batches); the
-    validation and test loaders keep every image in order. Shuffling draws from torch's global generator,
-    which ``seed_everything`` seeds; ``seed`` fixes what the data sets themselves draw (procedural images,
-    crops of the embedded photographs, held-out splits).
+    validation and test loaders keep every image in order. ``seed`` fixes what the data sets draw
+    (procedural images, crops of the embedded photographs, held-out splits) and the shuffling, whose
+    order depends only on ``(seed, epoch)`` so a resumed run sees the same batches as an uninterrupted one.
 
     Args:
         image_size: Side of the square images in pixels.
         channels: 3 for RGB, 1 for grey; grey data are replicated to RGB when 3, RGB data reduced to luma when 1.
         batch_size: Images per batch in every loader.
         num_workers: Worker processes per loader (0 loads in the main process); workers persist across epochs.
-        seed: Seed of the data sets and splits (not of the shuffling).
+        seed: Seed of the data sets, the splits and the per-epoch shuffling.
         pin_memory: Pin batches in page-locked memory for faster copies to the GPU.
     """
 
@@ -120,7 +121,7 @@ class ImageDataModule(LightningDataModule, ABC):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
+            sampler=EpochRandomSampler(dataset, seed=self.seed) if train else None,  # type: ignore[arg-type]
             drop_last=train,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,

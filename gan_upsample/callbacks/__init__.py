@@ -1,0 +1,19 @@
+"""Callbacks and Trainer plugins: sample grids, the logger-agnostic image helper, atomic checkpoints.
+
+Metrics and their feature networks live here rather than on the LightningModule so that they never land
+in checkpoints (see ARCHITECTURE.md).
+"""
+
+from gan_upsample.callbacks.checkpoint_io import AtomicCheckpointIO
+from gan_upsample.callbacks.images import log_image, make_image_grid, run_dir, save_png, to_uint8
+from gan_upsample.callbacks.samples import SampleGrid
+
+__all__ = [
+    "AtomicCheckpointIO",
+    "SampleGrid",
+    "log_image",
+    "make_image_grid",
+    "run_dir",
+    "save_png",
+    "to_uint8",
+]
