@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from lightning.pytorch.cli import LightningCLI
 
 # Imported so that LightningCLI resolves short class names (GANModule, ResizeConv, BrightShapesDataModule, ...).
@@ -71,8 +72,10 @@ def generate(args: argparse.Namespace) -> Path:
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist")
     config = Path(args.config) if args.config else _find_config(ckpt_path)
+    # Keep what builds the model; fit's own options (ckpt_path, weights_only, ...) don't apply here.
+    settings = {k: v for k, v in yaml.safe_load(config.read_text()).items() if k in ("model", "data", "trainer")}
     cli = GanUpsampleCLI(
-        args=["--config", str(config), "--trainer.logger=false", "--trainer.callbacks=null"],
+        args=["--config", yaml.safe_dump(settings), "--trainer.logger=false", "--trainer.callbacks=null"],
         run=False,
         save_config_callback=None,
     )

@@ -160,6 +160,9 @@ class AdversarialModule(pl.LightningModule):
     def _log_progress(self, batch_size: int) -> None:
         c = self.counters
         values = {
+            # Lightning uses a logged "step" as the x-axis of every logger: generator steps, not its
+            # global_step (which counts both optimisers).
+            "step": float(c.g_steps),
             "train/g_steps": float(c.g_steps),
             "train/d_steps": float(c.d_steps),
             "train/images_seen": float(c.images_seen),

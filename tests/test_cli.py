@@ -1,0 +1,90 @@
+"""The command line, called in-process as users call it from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from gan_upsample.cli import main
+
+QUICKSTART = str(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
+
+
+def tiny(tmp_path: Path, *extra: str) -> list[str]:
+    """Quickstart shrunk to seconds: 8 px, 4 channels, 64 images, logs under tmp_path."""
+    return [
+        "--config",
+        QUICKSTART,
+        f"--trainer.logger.init_args.save_dir={tmp_path}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--model.init_args.generator.init_args.image_size=8",
+        "--model.init_args.generator.init_args.base_channels=4",
+        "--model.init_args.discriminator.init_args.image_size=8",
+        "--model.init_args.discriminator.init_args.base_channels=4",
+        "--data.init_args.image_size=8",
+        "--data.init_args.num_train=64",
+        "--data.init_args.num_val=16",
+        "--data.init_args.batch_size=16",
+        *extra,
+    ]
+
+
+def test_help_lists_subcommands_and_own_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("fit", "validate", "test", "predict", "generate", "checkerboard"):
+        assert word in out
+
+
+def test_fit_help_documents_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["fit", "--model.help", "GANModule"])
+    out = capsys.readouterr().out
+    assert "d_steps_per_g_step" in out and "Discriminator steps per generator step" in out
+
+
+def test_fast_dev_run_fit(tmp_path: Path) -> None:
+    main(["fit", *tiny(tmp_path, "--trainer.fast_dev_run=true")])
+
+
+def test_fit_saves_config_then_generate_writes_pngs(tmp_path: Path) -> None:
+    main(["fit", *tiny(tmp_path, "--trainer.max_epochs=1")])
+    run = next(tmp_path.glob("quickstart/version_*"))
+    assert (run / "config.yaml").is_file()
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    assert list((run / "images" / "samples").glob("step_*.png"))
+    out = tmp_path / "generated"
+    main(["generate", "--ckpt_path", str(ckpt), "--num", "10", "--out", str(out), "--batch_size", "4"])
+    pngs = sorted(out.glob("0*.png"))
+    assert len(pngs) == 10
+    assert Image.open(pngs[0]).size == (8, 8)
+    assert (out / "grid.png").is_file()
+
+
+def test_swap_upsampler_by_short_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["fit", *tiny(tmp_path, "--model.init_args.generator.init_args.upsampler=PixelDCL", "--print_config")])
+    assert "gan_upsample.nn.upsamplers.PixelDCL" in capsys.readouterr().out
+
+
+def test_wrong_config_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *tiny(tmp_path, "--model.init_args.generator.init_args.latent_dimm=3")])
+    assert exit_info.value.code != 0
+    assert "latent_dimm" in capsys.readouterr().err
+
+
+def test_unreachable_image_size_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot reach image_size=48.*one of 8, 16, 32, 64"):
+        main(["fit", *tiny(tmp_path, "--model.init_args.generator.init_args.image_size=48")])
+
+
+def test_generate_without_checkpoint_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        main(["generate", "--ckpt_path", str(tmp_path / "missing.ckpt")])
