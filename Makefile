@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+DEMO_RUN := runs/quickstart/demo
+
+# Train the quickstart DCGAN on the embedded bright-shapes data (no download), then write 64 samples.
 demo: $(STAMP)
-	$(PY) -m gan_upsample demo
+	rm -rf $(DEMO_RUN)
+	$(PY) -m gan_upsample fit --config configs/quickstart.yaml --trainer.logger.init_args.version=demo
+	$(PY) -m gan_upsample generate --ckpt_path $(DEMO_RUN)/checkpoints/last.ckpt --num 64 --out $(DEMO_RUN)/generated
+	@echo "Sample grids during training: $(DEMO_RUN)/images/samples/"
+	@echo "64 generated images and grid.png: $(DEMO_RUN)/generated/"
 
 test: $(STAMP)
 	$(PY) -m pytest

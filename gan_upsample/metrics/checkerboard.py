@@ -82,19 +82,23 @@ def _power(y: Tensor) -> Tensor:
 def phase_imbalance(y: Tensor, period: int = 2) -> Tensor:
     """How unevenly the ``period x period`` sub-pixel phases of ``y`` are distributed.
 
-    Positions are split into the phases ``(i mod p, j mod p)``. Per channel, each phase's mean
+    Positions are split into the phases ``(i mod p, j mod p)``. Per channel ``c``, each phase's mean
     ``mu_ab`` and standard deviation ``sigma_ab`` are taken over batch and space, and
 
-        ``score = mean_c [ std_ab(mu_ab) + std_ab(sigma_ab) ] / std(y)``
+        ``score = mean_c [ (std_ab(mu_ab) + std_ab(sigma_ab)) / std_c(y) ]``
 
-    with population standard deviations and ``std(y)`` over the whole (cropped) tensor. Zero means
-    no phase structure; the score is invariant to ``a * y + b`` with ``a > 0``. ``H`` and ``W`` are first
-    cropped (bottom, right) to multiples of ``period``. A constant tensor scores exactly 0. The score is
-    differentiable, with a finite gradient everywhere.
+    with population standard deviations. Zero means no phase structure.
+
+    Normalisation is per channel (METHODS.md writes one global ``std(y)``): with a global scale, the
+    offsets between channels (an image's colour) count as spread and shrink the score, so the same
+    checkerboard scored lower on a saturated image than on a grey one. Per channel, the score is
+    invariant to ``a_c * y_c + b_c`` with ``a_c > 0``. A channel that is constant up to float rounding
+    scores exactly 0. ``H`` and ``W`` are first cropped (bottom, right) to multiples of ``period``. The
+    score is differentiable, with a finite gradient everywhere.
 
     Args:
         y: Feature maps or images, shape ``(N, C, H, W)``, any value range.
-        period: The upsampling factor ``p`` (e.g. 8 for three stacked x2 layers), ``>= 2``.
+        period: The upsampling factor ``p`` (e.g. 8 for three stacked x2 layers, or 2 per layer), ``>= 2``.
 
     Returns:
         A scalar tensor, ``>= 0``.
@@ -114,11 +118,15 @@ def phase_imbalance(y: Tensor, period: int = 2) -> Tensor:
     phases = y.reshape(n, c, hp, period, wp, period).permute(1, 3, 5, 0, 2, 4).reshape(c, period * period, -1)
     mu = phases.mean(dim=-1)
     sigma = _std(phases, dim=-1)
-    spread = (_std(mu, dim=-1) + _std(sigma, dim=-1)).mean()
-    scale = _std(y)
-    # Exactly constant input: every statistic above is float rounding, so the ratio would be noise.
-    flat = y.amax() == y.amin()
-    return torch.where(flat, torch.zeros_like(spread), spread / torch.where(flat, torch.ones_like(scale), scale))
+    spread = _std(mu, dim=-1) + _std(sigma, dim=-1)
+    per_channel = phases.reshape(c, -1)
+    scale = _std(per_channel, dim=-1)
+    # A channel that is constant up to rounding (e.g. bilinear resize of a constant) has a scale made of
+    # float noise, and so would the ratio be: it scores 0.
+    eps = torch.finfo(y.dtype).eps
+    flat = scale <= 16 * eps * per_channel.abs().amax(dim=-1).clamp_min(1.0)
+    ratio = spread / torch.where(flat, torch.ones_like(scale), scale)
+    return torch.where(flat, torch.zeros_like(ratio), ratio).mean()
 
 
 def nyquist_peak_ratio(y: Tensor, period: int = 2) -> Tensor:

@@ -67,6 +67,8 @@ class Row:
     phase_constant_sd: float
     phase_noise: float
     phase_noise_sd: float
+    phase_noise_layer: float
+    phase_noise_layer_sd: float
     nyquist_noise: float
     nyquist_noise_sd: float
     images: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
@@ -102,7 +104,7 @@ def run_study(
     period = 2**layers
     rows = []
     for variant in variants or default_variants():
-        pc, pn, nq = [], [], []
+        pc, pn, pl, nq = [], [], [], []
         images: dict[str, torch.Tensor] = {}
         for seed in seeds:
             torch.manual_seed(seed)
@@ -112,10 +114,11 @@ def run_study(
             y_const, y_noise = stack(constant), stack(noise)
             pc.append(float(phase_imbalance(y_const, period)))
             pn.append(float(phase_imbalance(y_noise, period)))
+            pl.append(float(phase_imbalance(y_noise, 2)))
             nq.append(float(nyquist_peak_ratio(y_noise, period).mean()))
             if not images:
                 images = {"constant": y_const[0], "noise": y_noise[0]}
-        rows.append(Row(variant.label, *_mean_sd(pc), *_mean_sd(pn), *_mean_sd(nq), images=images))
+        rows.append(Row(variant.label, *_mean_sd(pc), *_mean_sd(pn), *_mean_sd(pl), *_mean_sd(nq), images=images))
     return rows
 
 
@@ -129,11 +132,11 @@ def format_table(rows: Sequence[Row], layers: int, size: int) -> str:
     p = 2**layers
     head = (
         f"| upsampler | phase imbalance, constant input (p={p}) | phase imbalance, noise input (p={p}) "
-        f"| Nyquist peak ratio, noise input (p={p}) |\n|---|---|---|---|\n"
+        f"| phase imbalance, noise input (p=2) | Nyquist peak ratio, noise input (p={p}) |\n|---|---|---|---|---|\n"
     )
     body = "".join(
         f"| {r.label} | {r.phase_constant:.3f} ± {r.phase_constant_sd:.3f} "
-        f"| {r.phase_noise:.3f} ± {r.phase_noise_sd:.3f} "
+        f"| {r.phase_noise:.3f} ± {r.phase_noise_sd:.3f} | {r.phase_noise_layer:.3f} ± {r.phase_noise_layer_sd:.3f} "
         f"| {r.nyquist_noise:.4f} ± {r.nyquist_noise_sd:.4f} |\n"
         for r in rows
     )

@@ -95,11 +95,20 @@ def test_phase_imbalance_hand_computed_sigma_term() -> None:
 
 
 def test_phase_imbalance_mean_over_channels() -> None:
-    # One channel with a pattern, one flat at the same offset: the numerator halves, std(y) is over all.
+    # One channel with a pattern, one flat: the flat channel scores 0, the mean halves the ramp's score.
     a = torch.arange(16, dtype=torch.float64).view(1, 1, 4, 4)
     y = torch.cat([a, torch.full_like(a, 7.5)], dim=1)
-    expected = 0.5 * math.sqrt(4.25) / y.std(correction=0).item()
-    assert_close(phase_imbalance(y), torch.tensor(expected, dtype=torch.float64))
+    assert_close(phase_imbalance(y), torch.tensor(0.5 * math.sqrt(0.2), dtype=torch.float64))
+
+
+def test_phase_imbalance_ignores_offsets_between_channels() -> None:
+    # The same pattern in every channel, shifted by a colour offset per channel: the score must not drop
+    # (a global std would count the offsets as spread).
+    torch.manual_seed(0)
+    pattern = torch.randn(2, 1, 8, 8)
+    pattern[..., ::2, ::2] += 1.0
+    y = torch.cat([pattern, pattern + 10.0, 3.0 * pattern - 5.0], dim=1)
+    assert_close(phase_imbalance(y), phase_imbalance(pattern))
 
 
 def test_phase_imbalance_crops_to_a_multiple_of_the_period() -> None:
