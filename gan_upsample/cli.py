@@ -18,13 +18,16 @@ from typing import Any
 
 import torch
 import yaml
+from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 # Imported so that LightningCLI resolves short class names (GANModule, ResizeConv, BrightShapesDataModule, ...).
 import gan_upsample.data  # noqa: F401
 import gan_upsample.lit  # noqa: F401
 import gan_upsample.models  # noqa: F401
 import gan_upsample.nn.upsamplers  # noqa: F401
+from gan_upsample.callbacks.checkpoint_io import AtomicCheckpointIO
 from gan_upsample.data.datamodules import ImageDataModule
 from gan_upsample.lit.adversarial import AdversarialModule
 
@@ -36,7 +39,11 @@ EPILOG = f"""Project commands (each has its own --help): {", ".join(OWN_COMMANDS
 
 
 class GanUpsampleCLI(LightningCLI):
-    """LightningCLI whose model is any :class:`AdversarialModule` and whose data any :class:`ImageDataModule`."""
+    """LightningCLI whose model is any :class:`AdversarialModule` and whose data any :class:`ImageDataModule`.
+
+    Checkpoints are written atomically (:class:`~gan_upsample.callbacks.AtomicCheckpointIO`) unless the
+    configuration chooses a checkpoint plugin of its own.
+    """
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
@@ -50,6 +57,12 @@ class GanUpsampleCLI(LightningCLI):
             run=run,
             **kwargs,
         )
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
 
 def _find_config(ckpt_path: Path) -> Path:

@@ -88,3 +88,11 @@ def test_unreachable_image_size_is_explained(tmp_path: Path) -> None:
 def test_generate_without_checkpoint_is_clear(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         main(["generate", "--ckpt_path", str(tmp_path / "missing.ckpt")])
+
+
+def test_cli_trainer_writes_checkpoints_atomically(tmp_path: Path) -> None:
+    from gan_upsample.callbacks import AtomicCheckpointIO
+    from gan_upsample.cli import GanUpsampleCLI
+
+    cli = GanUpsampleCLI(args=tiny(tmp_path), run=False)
+    assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
