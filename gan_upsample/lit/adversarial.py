@@ -45,7 +45,8 @@ class AdversarialModule(pl.LightningModule):
     """Base of :class:`~gan_upsample.lit.gan.GANModule` and the DeePSiM module (manual optimisation).
 
     Args:
-        freezer: Discriminator freezing rule; ``None`` never freezes.
+        freeze_threshold: Freeze the discriminator while ``L_discr / L_adv`` is below this
+            (:class:`~gan_upsample.losses.freezing.DiscriminatorFreezer`); ``None`` never freezes.
         ema_decay: Decay of the generator's exponential moving average (e.g. 0.999); ``None`` disables it.
         max_nonfinite_steps: Consecutive steps with a non-finite loss tolerated (they are skipped)
             before training stops with an error.
@@ -56,7 +57,7 @@ class AdversarialModule(pl.LightningModule):
 
     def __init__(
         self,
-        freezer: DiscriminatorFreezer | None = None,
+        freeze_threshold: float | None = None,
         ema_decay: float | None = None,
         max_nonfinite_steps: int = 20,
         seed: int = 0,
@@ -67,7 +68,7 @@ class AdversarialModule(pl.LightningModule):
             raise ValueError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
         if max_nonfinite_steps < 1:
             raise ValueError(f"max_nonfinite_steps must be >= 1, got {max_nonfinite_steps}")
-        self.freezer = freezer
+        self.freezer = DiscriminatorFreezer(freeze_threshold) if freeze_threshold is not None else None
         self.ema_decay = ema_decay
         self.max_nonfinite_steps = max_nonfinite_steps
         self.seed = seed

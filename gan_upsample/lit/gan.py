@@ -14,7 +14,6 @@ from lightning.pytorch.cli import OptimizerCallable
 
 from gan_upsample.lit.adversarial import AdversarialModule, dcgan_adam
 from gan_upsample.losses.adversarial import KINDS, AdversarialLoss, discriminator_loss, generator_loss, r1_penalty
-from gan_upsample.losses.freezing import DiscriminatorFreezer
 from gan_upsample.models.discriminators import Discriminator
 from gan_upsample.models.generators import Generator
 
@@ -35,7 +34,8 @@ class GANModule(AdversarialModule):
         loss: Adversarial loss: ``nonsaturating``, ``hinge`` or ``lsgan``.
         r1_gamma: Weight ``gamma`` of the R1 penalty ``gamma / 2 * E||grad D(x)||^2``; 0 disables it.
         d_steps_per_g_step: Discriminator steps per generator step.
-        freezer: Discriminator freezing on the loss ratio; ``None`` (default for DCGAN) never freezes.
+        freeze_threshold: Freeze the discriminator while ``L_discr / L_adv`` is below this (DeePSiM's rule);
+            ``None`` (default for DCGAN) never freezes.
         ema_decay: Generator EMA decay for samples and evaluation; ``None`` (default) disables it.
         max_nonfinite_steps: Consecutive non-finite steps skipped before training stops with an error.
         seed: Seed of the latent generator (offset by the process rank).
@@ -50,19 +50,21 @@ class GANModule(AdversarialModule):
         loss: AdversarialLoss = "nonsaturating",
         r1_gamma: float = 0.0,
         d_steps_per_g_step: int = 1,
-        freezer: DiscriminatorFreezer | None = None,
+        freeze_threshold: float | None = None,
         ema_decay: float | None = None,
         max_nonfinite_steps: int = 20,
         seed: int = 0,
     ) -> None:
-        super().__init__(freezer=freezer, ema_decay=ema_decay, max_nonfinite_steps=max_nonfinite_steps, seed=seed)
+        super().__init__(
+            freeze_threshold=freeze_threshold, ema_decay=ema_decay, max_nonfinite_steps=max_nonfinite_steps, seed=seed
+        )
         if loss not in KINDS:
             raise ValueError(f"GANModule: loss must be one of {', '.join(KINDS)}, got {loss!r}")
         if d_steps_per_g_step < 1:
             raise ValueError(f"GANModule: d_steps_per_g_step must be >= 1, got {d_steps_per_g_step}")
         if r1_gamma < 0:
             raise ValueError(f"GANModule: r1_gamma must be >= 0, got {r1_gamma}")
-        self.save_hyperparameters(ignore=["generator", "discriminator", "freezer", "optimizer_g", "optimizer_d"])
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d"])
         self.generator = generator
         self.discriminator = discriminator
         self.optimizer_g = optimizer_g

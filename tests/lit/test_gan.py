@@ -12,7 +12,6 @@ from torch.testing import assert_close
 from gan_upsample.data import BrightShapesDataModule
 from gan_upsample.lit import GANModule
 from gan_upsample.lit.adversarial import NonFiniteLossError
-from gan_upsample.losses import DiscriminatorFreezer
 from gan_upsample.models import DCGANDiscriminator, DCGANGenerator
 from gan_upsample.nn.upsamplers import ResizeConv
 
@@ -68,7 +67,7 @@ def test_d_steps_per_g_step(tmp_path: Path) -> None:
 
 
 def test_frozen_discriminator_is_not_updated_and_share_is_logged(tmp_path: Path) -> None:
-    module = tiny_module(freezer=DiscriminatorFreezer(threshold=1e9))
+    module = tiny_module(freeze_threshold=1e9)
     d0 = params(module.discriminator)
     t = trainer(tmp_path, max_epochs=1, limit_val_batches=0)
     t.fit(module, tiny_data())
@@ -79,7 +78,7 @@ def test_frozen_discriminator_is_not_updated_and_share_is_logged(tmp_path: Path)
 
 
 def test_never_frozen_with_zero_threshold(tmp_path: Path) -> None:
-    module = tiny_module(freezer=DiscriminatorFreezer(threshold=0.0))
+    module = tiny_module(freeze_threshold=0.0)
     trainer(tmp_path, max_epochs=1, limit_val_batches=0).fit(module, tiny_data())
     assert module.counters.d_steps == 4 and module.freezer.frozen_share == 0.0
 
@@ -145,15 +144,15 @@ def _losses(tmp_path: Path) -> list[float]:
 
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> None:
     epochs = 3
-    straight = tiny_module(ema_decay=0.9, freezer=DiscriminatorFreezer(0.5))
+    straight = tiny_module(ema_decay=0.9, freeze_threshold=0.5)
     trainer(tmp_path / "straight", max_epochs=epochs, limit_val_batches=0).fit(straight, tiny_data())
 
-    first = tiny_module(ema_decay=0.9, freezer=DiscriminatorFreezer(0.5))
+    first = tiny_module(ema_decay=0.9, freeze_threshold=0.5)
     ckpt_cb = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
     trainer(tmp_path / "first", max_epochs=1, limit_val_batches=0, enable_checkpointing=True, callbacks=[ckpt_cb]).fit(
         first, tiny_data()
     )
-    resumed = tiny_module(ema_decay=0.9, freezer=DiscriminatorFreezer(0.5))
+    resumed = tiny_module(ema_decay=0.9, freeze_threshold=0.5)
     with torch.no_grad():  # make sure the resumed run gets everything from the checkpoint
         for p in resumed.parameters():
             p.add_(1.0)

@@ -1,0 +1,52 @@
+"""The DeePSiM loss terms (Dosovitskiy & Brox 2016, "Generating Images with Perceptual Similarity
+Metrics based on Deep Networks"):
+
+    L_G = lambda_feat * ||C(G(x)) - C(y)||^2 + lambda_adv * L_adv + lambda_img * ||G(x) - y||^2
+
+Squared norms are taken as means over elements (so the weights do not depend on image or feature
+size); the feature term sums over the comparator's layers with their weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ImageLoss = Literal["l2", "l1"]
+
+
+def image_loss(pred: torch.Tensor, target: torch.Tensor, kind: ImageLoss = "l2") -> torch.Tensor:
+    """Pixel loss: mean squared (``l2``) or absolute (``l1``) error."""
+    if kind == "l2":
+        return F.mse_loss(pred, target)
+    if kind == "l1":
+        return F.l1_loss(pred, target)
+    raise ValueError(f"image_loss must be 'l2' or 'l1', got {kind!r}")
+
+
+def feature_distance(
+    pred_features: Mapping[str, torch.Tensor],
+    target_features: Mapping[str, torch.Tensor],
+    weights: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Weighted sum over layers of the mean squared feature difference."""
+    if pred_features.keys() != target_features.keys():
+        raise ValueError(f"feature layers differ: {list(pred_features)} vs {list(target_features)}")
+    weights = [1.0] * len(pred_features) if weights is None else list(weights)
+    if len(weights) != len(pred_features):
+        raise ValueError(f"{len(weights)} layer weights for {len(pred_features)} layers")
+    return sum(
+        (w * F.mse_loss(pred_features[k], target_features[k]) for k, w in zip(pred_features, weights)),
+        start=torch.zeros((), device=next(iter(pred_features.values())).device),
+    )
+
+
+def feature_loss(comparator: nn.Module, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``||C(pred) - C(target)||^2`` through a frozen comparator; gradients flow to ``pred`` only."""
+    with torch.no_grad():
+        target_features = comparator.features(target)
+    return feature_distance(comparator.features(pred), target_features, getattr(comparator, "layer_weights", None))
