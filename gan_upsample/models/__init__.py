@@ -1,6 +1,27 @@
 """Whole networks as plain ``nn.Module``s (no Lightning imports)."""
 
-from gan_upsample.models.discriminators import DCGANDiscriminator, Discriminator, PatchDiscriminator
+from gan_upsample.models.discriminators import (
+    DCGANDiscriminator,
+    DeePSiMDiscriminator,
+    Discriminator,
+    PatchDiscriminator,
+)
+from gan_upsample.models.encoder_decoder import EncoderDecoder, FeatureInverter, ImageToImageGenerator
 from gan_upsample.models.generators import DCGANGenerator, Generator
+from gan_upsample.models.tasks import Colorization, Inversion, Reconstruction, Task
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "Discriminator", "Generator", "PatchDiscriminator"]
+__all__ = [
+    "Colorization",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "DeePSiMDiscriminator",
+    "Discriminator",
+    "EncoderDecoder",
+    "FeatureInverter",
+    "Generator",
+    "ImageToImageGenerator",
+    "Inversion",
+    "PatchDiscriminator",
+    "Reconstruction",
+    "Task",
+]

@@ -128,3 +128,115 @@ class PatchDiscriminator(Discriminator):
                 f"least {self.min_size}x{self.min_size}, got {x.shape[-2]}x{x.shape[-1]}: lower n_layers"
             )
         return self.net(x)
+
+
+class DeePSiMDiscriminator(Discriminator):
+    """The discriminator of DeePSiM (Dosovitskiy & Brox 2016), with an optional feature input for inversion.
+
+    Five convolutions with leaky ReLU (kernels 7, 5, 3, 3, 3; strides ``first_stride``, 1, 2, 1, 2;
+    channels ``base_channels * (1, 2, 4, 8, 8)`` up to ``max_channels``), global average pooling,
+    dropout, a fully connected layer of ``hidden`` units with leaky ReLU and dropout, and the output layer.
+    Zero padding of ``k // 2`` lets any input size through.
+
+    The paper's 2-way softmax (fake, real) is written as one logit: ``softmax([l_fake, l_real])[1] =
+    sigmoid(l_real - l_fake)``, so a single output ``l = l_real - l_fake`` is the same model with one
+    redundant parameter fewer, and the project's adversarial losses (softplus on logits) are exactly the
+    2-way cross-entropy. Positive means real.
+
+    With ``feature_dim`` set (network inversion), ``forward(x, features)`` also takes the features the
+    image is reconstructed from; they are flattened, passed through two fully connected layers (1024
+    and 512 units, leaky ReLU) and concatenated with the pooled image features before dropout and the
+    fully connected head.
+
+    Args:
+        channels: Image channels.
+        base_channels: Channels of the first convolution (32 in the paper).
+        max_channels: Upper bound on the channels of any convolution.
+        first_stride: Stride of the first (7x7) convolution: 2, or 4 for large ImageNet images.
+        hidden: Units of the first fully connected layer of the head (512 in the paper).
+        feature_dim: Length of the (flattened) feature input; ``None`` for an image-only discriminator.
+        dropout: Dropout probability after pooling and after the first fully connected layer.
+        negative_slope: Slope of the leaky ReLUs (0.3 in the paper).
+    """
+
+    feature_widths: tuple[int, int] = (1024, 512)
+
+    def __init__(
+        self,
+        channels: int = 3,
+        base_channels: int = 32,
+        max_channels: int = 256,
+        first_stride: int = 2,
+        hidden: int = 512,
+        feature_dim: int | None = None,
+        dropout: float = 0.5,
+        negative_slope: float = 0.3,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        for arg, value in (
+            ("channels", channels),
+            ("base_channels", base_channels),
+            ("max_channels", max_channels),
+            ("first_stride", first_stride),
+            ("hidden", hidden),
+            ("feature_dim", 1 if feature_dim is None else feature_dim),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: {arg} must be an integer >= 1, got {value!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"{name}: dropout must be a probability in [0, 1), got {dropout!r}")
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or negative_slope < 0:
+            raise ValueError(f"{name}: negative_slope must be a number >= 0, got {negative_slope!r}")
+        self.channels, self.feature_dim = channels, feature_dim
+        widths = [min(max_channels, base_channels * m) for m in (1, 2, 4, 8, 8)]
+        layers: list[nn.Module] = []
+        cin = channels
+        for cout, k, stride in zip(widths, (7, 5, 3, 3, 3), (first_stride, 1, 2, 1, 2)):
+            layers += [nn.Conv2d(cin, cout, k, stride, padding=k // 2), nn.LeakyReLU(negative_slope)]
+            cin = cout
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
+        self.convs = nn.Sequential(*layers)
+        self.feature_net: nn.Module | None = None
+        pooled = widths[-1]
+        if feature_dim is not None:
+            f1, f2 = self.feature_widths
+            self.feature_net = nn.Sequential(
+                nn.Linear(feature_dim, f1),
+                nn.LeakyReLU(negative_slope),
+                nn.Linear(f1, f2),
+                nn.LeakyReLU(negative_slope),
+            )
+            pooled += f2
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(pooled, hidden),
+            nn.LeakyReLU(negative_slope),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        name = type(self).__name__
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"{name} expects images of shape (N, {self.channels}, H, W), got {tuple(x.shape)}")
+        h = self.convs(x)
+        if self.feature_net is None:
+            if features is not None:
+                raise ValueError(
+                    f"{name} was built without a feature input but got features: set feature_dim to their "
+                    "flattened length to use them"
+                )
+        else:
+            if features is None:
+                raise ValueError(
+                    f"{name} was built with feature_dim={self.feature_dim}: call it as D(images, features)"
+                )
+            f = features.flatten(1)
+            if f.shape[0] != x.shape[0] or f.shape[1] != self.feature_dim:
+                raise ValueError(
+                    f"{name} expects features of {self.feature_dim} values per sample for {x.shape[0]} images, "
+                    f"got shape {tuple(features.shape)}: set feature_dim to the flattened feature length"
+                )
+            h = torch.cat([h, self.feature_net(f)], dim=1)
+        return self.head(h).squeeze(1)
