@@ -46,7 +46,14 @@ def feature_distance(
 
 
 def feature_loss(comparator: nn.Module, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``||C(pred) - C(target)||^2`` through a frozen comparator; gradients flow to ``pred`` only."""
+    """``||C(pred) - C(target)||^2`` through a frozen comparator; gradients flow to ``pred`` only.
+
+    The comparator provides ``features(x) -> {layer: tensor}`` and ``layer_weights: {layer: weight}``
+    (see :class:`~gan_upsample.models.comparators.Comparator`).
+    """
     with torch.no_grad():
         target_features = comparator.features(target)
-    return feature_distance(comparator.features(pred), target_features, getattr(comparator, "layer_weights", None))
+    pred_features = comparator.features(pred)
+    layer_weights = getattr(comparator, "layer_weights", None)
+    weights = None if layer_weights is None else [layer_weights[k] for k in pred_features]
+    return feature_distance(pred_features, target_features, weights)

@@ -1,5 +1,6 @@
 """Whole networks as plain ``nn.Module``s (no Lightning imports)."""
 
+from gan_upsample.models.comparators import AlexNetComparator, Comparator, VGGComparator, WeightsUnavailableError
 from gan_upsample.models.discriminators import (
     DCGANDiscriminator,
     DeePSiMDiscriminator,
@@ -11,6 +12,10 @@ from gan_upsample.models.generators import DCGANGenerator, Generator
 from gan_upsample.models.tasks import Colorization, Inversion, Reconstruction, Task
 
 __all__ = [
+    "AlexNetComparator",
+    "Comparator",
+    "VGGComparator",
+    "WeightsUnavailableError",
     "Colorization",
     "DCGANDiscriminator",
     "DCGANGenerator",
