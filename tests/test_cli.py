@@ -96,3 +96,24 @@ def test_cli_trainer_writes_checkpoints_atomically(tmp_path: Path) -> None:
 
     cli = GanUpsampleCLI(args=tiny(tmp_path), run=False)
     assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+@pytest.mark.parametrize(
+    "config", ["deepsim_autoencoder_natural", "deepsim_colorization_natural", "deepsim_inversion_alexnet_natural"]
+)
+def test_deepsim_configs_fast_dev_run(tmp_path: Path, config: str) -> None:
+    path = Path(__file__).parents[1] / "configs" / f"{config}.yaml"
+    main(
+        [
+            "fit",
+            "--config",
+            str(path),
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--trainer.fast_dev_run=true",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false",
+            "--data.init_args.batch_size=4",
+            "--data.init_args.num_train=8",
+            "--data.init_args.num_val=4",
+        ]
+    )
