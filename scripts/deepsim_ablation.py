@@ -62,9 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = {name: run(name, fragment, args) for name, fragment in VARIANTS.items()}
     comparator = "AlexNet conv5, ImageNet weights" if args.imagenet else "AlexNet conv5, RANDOM weights (not ImageNet)"
-    print(
-        f"\nDeePSiM ablation, natural-photo crops 64 px, {args.steps} steps, seed {args.seed}; comparator: {comparator}\n"
-    )
+    print(f"\nDeePSiM ablation, natural-photo crops 64 px, {args.steps} steps, seed {args.seed}")
+    print(f"comparator: {comparator}\n")
     print("| variant | normalised Euclidean error | PSNR (dB) | SSIM | high-frequency ratio |")
     print("|---|---|---|---|---|")
     for name, m in rows.items():

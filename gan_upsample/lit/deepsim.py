@@ -124,6 +124,8 @@ class DeePSiMModule(AdversarialModule):
         n = y.shape[0]
         optimizers = self.optimizers()
         opt_g = optimizers[0] if isinstance(optimizers, list) else optimizers
+        self.counters.batches += 1
+        log_now = self._logging_step()
         x = self.task.inputs(y)
         condition = self.task.condition(x)
         y_hat = self.generator(x)
@@ -158,12 +160,11 @@ class DeePSiMModule(AdversarialModule):
             self.counters.g_steps += 1
             self._update_ema()
         self.counters.images_seen += n * self.trainer.world_size
-        self.counters.batches += 1
-        logs.update({f"train/loss_{k}": v.detach() for k, v in terms.items()})
-        logs["train/g_loss"] = g_loss.detach()
-        self.log_dict(logs, on_step=True, prog_bar=False, batch_size=n)
-        self.log("train/g_loss_total", g_loss.detach(), on_step=True, prog_bar=True, batch_size=n, logger=False)
-        self._log_progress(n)
+        if log_now:
+            logs.update({f"train/loss_{k}": v.detach() for k, v in terms.items()})
+            self.log("train/g_loss", g_loss.detach(), on_step=True, prog_bar=True, batch_size=n)
+            self.log_dict(logs, on_step=True, batch_size=n)
+            self._log_progress(n)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:

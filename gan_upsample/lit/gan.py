@@ -100,6 +100,8 @@ class GANModule(AdversarialModule):
         real = _images(batch)
         n = real.shape[0]
         opt_g, opt_d = self.optimizers()
+        self.counters.batches += 1
+        log_now = self._logging_step()
         fake = self.generator(self.sample_latents(n))
 
         # Discriminator step.
@@ -109,10 +111,11 @@ class GANModule(AdversarialModule):
         fake_logits = self.discriminator(fake.detach())
         d_loss = discriminator_loss(real_logits, fake_logits, self.loss)
         d_total = d_loss
+        logs: dict[str, torch.Tensor] = {}
         if self.r1_gamma > 0:
             r1 = r1_penalty(real_logits, real)
             d_total = d_loss + 0.5 * self.r1_gamma * r1
-            self.log("train/r1", r1.detach(), on_step=True, batch_size=n)
+            logs["train/r1"] = r1.detach()
         if self._all_finite(d_total):
             adv_estimate = generator_loss(fake_logits.detach(), self.loss)
             if not self._freeze_discriminator(d_loss, adv_estimate):
@@ -121,7 +124,6 @@ class GANModule(AdversarialModule):
                 opt_d.step()
                 self.counters.d_steps += 1
         self.counters.images_seen += n * self.trainer.world_size
-        self.counters.batches += 1
 
         # Generator step, against the discriminator just updated.
         if self.counters.batches % self.d_steps_per_g_step == 0:
@@ -132,19 +134,19 @@ class GANModule(AdversarialModule):
                 opt_g.step()
                 self.counters.g_steps += 1
                 self._update_ema()
-            self.log("train/g_loss", g_loss.detach(), on_step=True, prog_bar=True, batch_size=n)
+            if log_now:
+                self.log("train/g_loss", g_loss.detach(), on_step=True, prog_bar=True, batch_size=n)
 
-        self.log_dict(
-            {
-                "train/d_loss": d_loss.detach(),
-                "train/d_real": real_logits.detach().mean(),
-                "train/d_fake": fake_logits.detach().mean(),
-            },
-            on_step=True,
-            prog_bar=False,
-            batch_size=n,
-        )
-        self._log_progress(n)
+        if log_now:
+            logs.update(
+                {
+                    "train/d_loss": d_loss.detach(),
+                    "train/d_real": real_logits.detach().mean(),
+                    "train/d_fake": fake_logits.detach().mean(),
+                }
+            )
+            self.log_dict(logs, on_step=True, batch_size=n)
+            self._log_progress(n)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         real = _images(batch)
