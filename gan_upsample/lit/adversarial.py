@@ -93,6 +93,17 @@ class AdversarialModule(pl.LightningModule):
         """The generator used for samples and evaluation: the EMA one when enabled."""
         return self.generator_ema.module if self.generator_ema is not None else self.generator
 
+    @torch.no_grad()
+    def generate(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The evaluation generator (EMA when enabled) applied to ``inputs`` in eval mode, without gradients."""
+        net = self.eval_generator
+        was_training = net.training
+        net.eval()
+        try:
+            return net(inputs.to(self.device))
+        finally:
+            net.train(was_training)
+
     # -- seeded noise ------------------------------------------------------------------------------
     @property
     def noise_generator(self) -> torch.Generator:

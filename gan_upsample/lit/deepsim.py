@@ -166,24 +166,13 @@ class DeePSiMModule(AdversarialModule):
             self.log_dict(logs, on_step=True, batch_size=n)
             self._log_progress(n)
 
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """``G(x)`` from the evaluation generator (EMA when enabled) in eval mode."""
-        net = self.eval_generator
-        was_training = net.training
-        net.eval()
-        try:
-            return net(x)
-        finally:
-            net.train(was_training)
-
     def on_validation_epoch_start(self) -> None:
         self._val_preds, self._val_targets = [], []
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         y = _images(batch)
         x = self.task.inputs(y)
-        y_hat = self.predict(x)
+        y_hat = self.generate(x)
         self.val_psnr.update(y_hat, y)
         self.val_ssim.update(y_hat, y)
         self._val_preds.append(y_hat.cpu())
@@ -212,4 +201,4 @@ class DeePSiMModule(AdversarialModule):
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """``G(x)`` for the task's input of each batch image."""
-        return self.predict(self.task.inputs(_images(batch)))
+        return self.generate(self.task.inputs(_images(batch)))

@@ -85,16 +85,9 @@ class GANModule(AdversarialModule):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
 
-    @torch.no_grad()
     def sample_images(self, z: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] for latents ``z``, from the EMA generator when enabled, in eval mode."""
-        net = self.eval_generator
-        was_training = net.training
-        net.eval()
-        try:
-            return net(z.to(self.device))
-        finally:
-            net.train(was_training)
+        return self.generate(z)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         real = _images(batch)
