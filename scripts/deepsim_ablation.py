@@ -1,9 +1,11 @@
 """DeePSiM ablation on the embedded natural-photo crops: image loss only vs the full DeePSiM loss.
 
-    python scripts/deepsim_ablation.py [--steps 300] [--seed 0] [--out runs/deepsim_ablation]
+    python scripts/deepsim_ablation.py [--epochs 4] [--seed 0] [--out runs/deepsim_ablation]
 
-Trains the autoencoder of ``configs/deepsim_autoencoder_natural.yaml`` twice with the same steps, seed and
-data, (a) with the image loss only (``configs/deepsim/ablation_image_only.yaml``) and (b) with the full
+Trains the autoencoder of ``configs/deepsim_autoencoder_natural.yaml`` twice with the same number of
+generator steps (epochs of the same batches; Lightning's ``max_steps`` would count the discriminator's
+steps too and so give the full variant half the generator updates), seed and data, (a) with the image
+loss only (``configs/deepsim/ablation_image_only.yaml``) and (b) with the full
 DeePSiM loss (``configs/deepsim/ablation_full.yaml``), then evaluates both on the validation photos
 (photographs never seen in training) and prints normalised Euclidean error, PSNR, SSIM and the
 high-frequency ratio (spectral power above 0.25 cycles/pixel of the reconstructions relative to the
@@ -38,8 +40,7 @@ def run(variant: str, fragment: str, args: argparse.Namespace) -> dict[str, floa
         "--config",
         str(ROOT / "configs" / "deepsim" / fragment),
         f"--seed_everything={args.seed}",
-        f"--trainer.max_steps={args.steps}",
-        "--trainer.max_epochs=-1",
+        f"--trainer.max_epochs={args.epochs}",
         "--trainer.check_val_every_n_epoch=1000",
         "--trainer.num_sanity_val_steps=0",
         f"--trainer.logger.init_args.save_dir={args.out}",
@@ -53,7 +54,7 @@ def run(variant: str, fragment: str, args: argparse.Namespace) -> dict[str, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=300, help="training steps (Lightning counts G and D steps)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs (128 generator steps each with the base config)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/deepsim_ablation")
     parser.add_argument(
@@ -62,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = {name: run(name, fragment, args) for name, fragment in VARIANTS.items()}
     comparator = "AlexNet conv5, ImageNet weights" if args.imagenet else "AlexNet conv5, RANDOM weights (not ImageNet)"
-    print(f"\nDeePSiM ablation, natural-photo crops 64 px, {args.steps} steps, seed {args.seed}")
+    print(f"\nDeePSiM ablation, natural-photo crops 64 px, {args.epochs} epochs, seed {args.seed}")
     print(f"comparator: {comparator}\n")
     print("| variant | normalised Euclidean error | PSNR (dB) | SSIM | high-frequency ratio |")
     print("|---|---|---|---|---|")

@@ -183,7 +183,7 @@ def draw_figure(rows: Sequence[Row], path: str | Path, zoom: int = 16) -> Path:
             ax.set_yticks([])
         ax_row[0].set_ylabel(f"PI {row.phase_constant:.2f}", fontsize=8)
     fig.suptitle("Outputs at random initialisation (each channel min-max scaled)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.4 * len(rows))))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
