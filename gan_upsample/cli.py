@@ -31,11 +31,12 @@ from gan_upsample.callbacks.checkpoint_io import AtomicCheckpointIO
 from gan_upsample.data.datamodules import ImageDataModule
 from gan_upsample.lit.adversarial import AdversarialModule
 
-OWN_COMMANDS = ("generate", "checkerboard")
+OWN_COMMANDS = ("generate", "checkerboard", "fetch-weights")
 
 EPILOG = f"""Project commands (each has its own --help): {", ".join(OWN_COMMANDS)}.
   generate      write N images from a checkpoint: python -m gan_upsample generate --ckpt_path RUN/checkpoints/last.ckpt
-  checkerboard  artifacts of every upsampler at random initialisation (figure + table)"""
+  checkerboard  artifacts of every upsampler at random initialisation (figure + table)
+  fetch-weights download every pretrained weight file into the torch hub cache (run where there is internet)"""
 
 
 class GanUpsampleCLI(LightningCLI):
@@ -117,6 +118,51 @@ def generate(args: argparse.Namespace) -> Path:
     return out
 
 
+def weight_files() -> list[tuple[str, str, Path]]:
+    """``(name, url, cache path)`` of every pretrained file the configs can use.
+
+    AlexNet and VGG serve the comparators and the LPIPS backbones; the Inception file is the FID
+    feature extractor (torch-fidelity's weights, as torchmetrics uses them).
+    """
+    from urllib.parse import urlparse
+
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    from gan_upsample.models.comparators import _IMAGENET_URLS
+
+    urls = {**_IMAGENET_URLS, "inception-fid": URL_INCEPTION_V3}
+    checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+    return [(name, url, checkpoints / Path(urlparse(url).path).name) for name, url in urls.items()]
+
+
+def fetch_weights(args: argparse.Namespace) -> list[Path]:
+    """Download the missing weight files into the torch hub cache, or list them with ``--list``."""
+    from gan_upsample.models.comparators import WeightsUnavailableError
+
+    files = [f for f in weight_files() if not args.only or f[0] in args.only]
+    unknown = sorted(set(args.only or ()) - {f[0] for f in weight_files()})
+    if unknown:
+        raise SystemExit(f"unknown weight names {unknown}; choose from {[f[0] for f in weight_files()]}")
+    done = []
+    for name, url, path in files:
+        state = "present" if path.is_file() else "missing"
+        if args.list or path.is_file():
+            print(f"{name:14s} {state:8s} {path}  <- {url}")
+            done.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, str(path), progress=True)
+        except (OSError, ValueError) as err:  # URLError and socket errors are OSErrors
+            raise WeightsUnavailableError(
+                f"could not download {name} from {url} ({type(err).__name__}: {err}). On a machine with internet, "
+                f"run this command there and copy {path.name} to {path.parent}, or set TORCH_HOME to a shared cache."
+            ) from err
+        print(f"{name:14s} fetched  {path}")
+        done.append(path)
+    return done
+
+
 def _checkerboard(args: argparse.Namespace) -> None:
     from gan_upsample.studies.init_artifacts import main as study
 
@@ -143,6 +189,10 @@ def build_own_parser() -> argparse.ArgumentParser:
     cb.add_argument("--channels", type=int, default=64, help="channels of each stack")
     cb.add_argument("--seeds", type=int, default=5, help="random initialisations to average over")
     cb.set_defaults(func=_checkerboard)
+    fw = sub.add_parser("fetch-weights", help="download pretrained weights into the torch hub cache (needs internet)")
+    fw.add_argument("--only", nargs="+", default=None, help="names to fetch (default: all); see --list")
+    fw.add_argument("--list", action="store_true", help="only list the files, their cache paths and whether present")
+    fw.set_defaults(func=fetch_weights)
     return parser
 
 
@@ -154,7 +204,12 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in OWN_COMMANDS:
+        from gan_upsample.models.comparators import WeightsUnavailableError
+
         parsed = build_own_parser().parse_args(args)
-        parsed.func(parsed)
+        try:
+            parsed.func(parsed)
+        except (FileNotFoundError, WeightsUnavailableError) as err:
+            raise SystemExit(f"error: {err}") from err
         return
     GanUpsampleCLI(args=argv)

@@ -90,8 +90,47 @@ def test_unreachable_image_size_is_explained(tmp_path: Path) -> None:
 
 
 def test_generate_without_checkpoint_is_clear(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(SystemExit, match="missing.ckpt does not exist"):
         main(["generate", "--ckpt_path", str(tmp_path / "missing.ckpt")])
+
+
+def test_fetch_weights_lists_every_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    main(["fetch-weights", "--list"])
+    out = capsys.readouterr().out
+    for name in ("alexnet", "vgg16", "vgg19", "inception-fid"):
+        assert name in out
+    assert out.count("missing") == 4 and str(tmp_path) in out
+
+
+def test_fetch_weights_offline_error_says_where_to_put_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.error import URLError
+
+    import torch
+
+    def offline(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(
+        SystemExit, match=r"could not download alexnet .*copy alexnet-owt-7be5be79.pth to .*checkpoints"
+    ):
+        main(["fetch-weights", "--only", "alexnet"])
+
+
+def test_fetch_weights_skips_present_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import torch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    target = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("must not download"))
+    main(["fetch-weights", "--only", "vgg16"])
+    assert "present" in capsys.readouterr().out
 
 
 def test_cli_trainer_writes_checkpoints_atomically(tmp_path: Path) -> None:
