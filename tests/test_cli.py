@@ -160,3 +160,31 @@ def test_deepsim_configs_fast_dev_run(tmp_path: Path, config: str) -> None:
             "--data.init_args.num_val=4",
         ]
     )
+
+
+def test_predict_writes_pngs_for_a_paired_model(tmp_path: Path) -> None:
+    path = Path(__file__).parents[1] / "configs" / "deepsim_autoencoder_natural.yaml"
+    common = [
+        "--config",
+        str(path),
+        f"--trainer.logger.init_args.save_dir={tmp_path}",
+        "--trainer.enable_progress_bar=false",
+        "--data.init_args.batch_size=4",
+        "--data.init_args.num_train=8",
+        "--data.init_args.num_val=6",
+    ]
+    main(["fit", *common, "--trainer.max_epochs=1"])
+    ckpt = next(tmp_path.rglob("last.ckpt"))
+    out = tmp_path / "pred"
+    main(
+        [
+            "predict",
+            *common,
+            "--trainer.callbacks=gan_upsample.callbacks.PredictionWriter",
+            f"--trainer.callbacks.output_dir={out}",
+            "--ckpt_path",
+            str(ckpt),
+        ]
+    )
+    assert len(list(out.glob("0*.png"))) == 6
+    assert (out / "grid.png").is_file()

@@ -6,10 +6,12 @@ in checkpoints (see ARCHITECTURE.md).
 
 from gan_upsample.callbacks.checkpoint_io import AtomicCheckpointIO
 from gan_upsample.callbacks.images import log_image, make_image_grid, run_dir, save_png, to_uint8
+from gan_upsample.callbacks.prediction_writer import PredictionWriter
 from gan_upsample.callbacks.samples import SampleGrid
 
 __all__ = [
     "AtomicCheckpointIO",
+    "PredictionWriter",
     "SampleGrid",
     "log_image",
     "make_image_grid",

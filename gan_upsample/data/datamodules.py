@@ -102,7 +102,7 @@ class ImageDataModule(LightningDataModule, ABC):
 
     def setup(self, stage: str | None = None) -> None:
         """Build the data sets the stage needs (``fit``: train and val; ``validate``; ``test``); never downloads."""
-        if stage in (None, "fit", "validate") and self.val_set is None:
+        if stage in (None, "fit", "validate", "predict") and self.val_set is None:
             self.val_set = self._make_val_set()
         if stage in (None, "fit") and self.train_set is None:
             self.train_set = self._make_train_set()
@@ -134,6 +134,10 @@ class ImageDataModule(LightningDataModule, ABC):
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches in a fixed order."""
+        return self._loader(self.val_set, "validation")
+
+    def predict_dataloader(self) -> DataLoader:
+        """The validation batches, in order: paired models predict from them, GANs take only their size."""
         return self._loader(self.val_set, "validation")
 
     def test_dataloader(self) -> DataLoader:
