@@ -48,6 +48,9 @@ class GanUpsampleCLI(LightningCLI):
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        # Without a logger (e.g. fast_dev_run) Lightning writes checkpoints under default_root_dir: keep the
+        # working directory clean.
+        kwargs.setdefault("trainer_defaults", {"default_root_dir": "runs"})
         kwargs.setdefault("parser_kwargs", {"epilog": EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter})
         super().__init__(
             AdversarialModule,
