@@ -134,10 +134,13 @@ class GANModule(AdversarialModule):
             logs.update(
                 {
                     "train/d_loss": d_loss.detach(),
-                    "train/d_real": real_logits.detach().mean(),
-                    "train/d_fake": fake_logits.detach().mean(),
+                    "train/d_real_logit": real_logits.detach().mean(),
+                    "train/d_fake_logit": fake_logits.detach().mean(),
                 }
             )
+            if self.loss == "nonsaturating":  # D's output is a probability only for this loss
+                logs["train/D(x)"] = torch.sigmoid(real_logits.detach()).mean()
+                logs["train/D(G(z))"] = torch.sigmoid(fake_logits.detach()).mean()
             self.log_dict(logs, on_step=True, batch_size=n)
             self._log_progress(n)
 
