@@ -166,10 +166,12 @@ class DeePSiMModule(AdversarialModule):
             self.log_dict(logs, on_step=True, batch_size=n)
             self._log_progress(n)
 
-    def on_validation_epoch_start(self) -> None:
+    def _eval_start(self) -> None:
         self._val_preds, self._val_targets = [], []
+        self.val_psnr.reset()
+        self.val_ssim.reset()
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
+    def _eval_step(self, batch: Any, batch_idx: int, stage: str) -> None:
         y = _images(batch)
         x = self.task.inputs(y)
         y_hat = self.generate(x)
@@ -181,23 +183,39 @@ class DeePSiMModule(AdversarialModule):
             k = min(self.val_grid_size, y.shape[0])
             shown = self.task.display(x[:k])
             rows = [t for t in (shown, y_hat[:k], y[:k]) if t is not None]
-            log_image(self.trainer, "val/input_output_target", torch.cat(rows), step=self.counters.g_steps, nrow=k)
+            log_image(self.trainer, f"{stage}/input_output_target", torch.cat(rows), step=self.counters.g_steps, nrow=k)
 
-    def on_validation_epoch_end(self) -> None:
+    def _eval_end(self, stage: str) -> None:
         if not self._val_preds:
             return
         preds, targets = torch.cat(self._val_preds), torch.cat(self._val_targets)
         self._val_preds, self._val_targets = [], []
         metrics: dict[str, torch.Tensor | float] = {
-            "val/psnr": self.val_psnr.compute(),
-            "val/ssim": self.val_ssim.compute(),
-            "val/high_frequency_ratio": float(high_frequency_ratio(preds, targets)),
+            f"{stage}/psnr": self.val_psnr.compute(),
+            f"{stage}/ssim": self.val_ssim.compute(),
+            f"{stage}/high_frequency_ratio": float(high_frequency_ratio(preds, targets)),
         }
         if targets.shape[0] >= 2:
-            metrics["val/normalized_error"] = float(normalized_euclidean_error(preds, targets))
-        self.val_psnr.reset()
-        self.val_ssim.reset()
+            metrics[f"{stage}/normalized_error"] = float(normalized_euclidean_error(preds, targets))
         self.log_dict(metrics, sync_dist=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_start()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_start()
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """``G(x)`` for the task's input of each batch image."""

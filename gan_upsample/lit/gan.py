@@ -144,7 +144,7 @@ class GANModule(AdversarialModule):
             self.log_dict(logs, on_step=True, batch_size=n)
             self._log_progress(n)
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
+    def _eval_step(self, batch: Any, batch_idx: int, stage: str) -> None:
         real = _images(batch)
         n = real.shape[0]
         z = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(batch_idx)).to(self.device)
@@ -152,13 +152,21 @@ class GANModule(AdversarialModule):
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
         self.log_dict(
             {
-                "val/d_loss": discriminator_loss(real_logits, fake_logits, self.loss),
-                "val/g_loss": generator_loss(fake_logits, self.loss),
+                f"{stage}/d_loss": discriminator_loss(real_logits, fake_logits, self.loss),
+                f"{stage}/g_loss": generator_loss(fake_logits, self.loss),
             },
             on_epoch=True,
             sync_dist=True,
             batch_size=n,
         )
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """Discriminator and generator losses on real validation images and seeded samples."""
+        self._eval_step(batch, batch_idx, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        """As :meth:`validation_step`, on the test split; evaluation callbacks (FID, ...) add their metrics."""
+        self._eval_step(batch, batch_idx, "test")
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Generate as many images as the batch holds, from latents seeded by the batch index."""

@@ -183,3 +183,13 @@ def test_validation_logs_metrics_and_grid(tmp_path: Path) -> None:
         assert torch.isfinite(torch.as_tensor(t.logged_metrics[key])), key
     grids = list(tmp_path.rglob("images/val_input_output_target/*.png"))
     assert grids
+
+
+def test_test_stage_logs_the_same_metrics(tmp_path: Path) -> None:
+    m = module()
+    t = trainer(tmp_path, max_steps=1, limit_val_batches=0)
+    dm = data()
+    t.fit(m, dm)
+    (results,) = t.test(m, dm, verbose=False)
+    for key in ("test/psnr", "test/ssim", "test/normalized_error", "test/high_frequency_ratio"):
+        assert key in results and torch.isfinite(torch.as_tensor(results[key])), key

@@ -188,3 +188,11 @@ def test_other_losses_and_r1_train(tmp_path: Path, loss: str) -> None:
     t.fit(module, tiny_data())
     assert "train/r1" in t.logged_metrics and module.counters.g_steps == 4
     assert torch.isfinite(t.logged_metrics["val/d_loss"])
+
+
+def test_test_stage(tmp_path: Path) -> None:
+    module = tiny_module()
+    t = trainer(tmp_path, max_steps=2, limit_val_batches=0)
+    t.fit(module, tiny_data())
+    (results,) = t.test(module, tiny_data(), verbose=False)
+    assert torch.isfinite(torch.as_tensor(results["test/d_loss"]))
