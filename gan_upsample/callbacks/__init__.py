@@ -6,6 +6,7 @@ in checkpoints (see ARCHITECTURE.md).
 
 from gan_upsample.callbacks.checkerboard import Checkerboard
 from gan_upsample.callbacks.checkpoint_io import AtomicCheckpointIO
+from gan_upsample.callbacks.fid import FID, KID, FIDProtocol
 from gan_upsample.callbacks.images import log_image, make_image_grid, run_dir, save_png, to_uint8
 from gan_upsample.callbacks.lpips import LPIPS
 from gan_upsample.callbacks.prediction_writer import PredictionWriter
@@ -14,6 +15,9 @@ from gan_upsample.callbacks.samples import SampleGrid
 __all__ = [
     "AtomicCheckpointIO",
     "Checkerboard",
+    "FID",
+    "FIDProtocol",
+    "KID",
     "LPIPS",
     "PredictionWriter",
     "SampleGrid",

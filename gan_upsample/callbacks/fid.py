@@ -1,0 +1,532 @@
+"""Fréchet Inception Distance as a callback, with real statistics cached on disk per protocol.
+
+FID (Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+Equilibrium") is the Fréchet distance between Gaussians fitted to features of real and generated
+images. KID (Bińkowski et al. 2018, "Demystifying MMD GANs") is an unbiased polynomial-kernel MMD between
+the same features. One class per metric: :class:`FID` caches feature sums, :class:`KID` (a subclass sharing
+protocol, caching and sampling) caches every real feature vector. Used together they each run their own
+fake pass (twice the generation and extraction of fakes) and each caches its own real pass (KID's file
+holds ``num_real x F`` floats, about 40 MB for 5k Inception features).
+
+FID is biased in the number of samples: a value is only comparable with another computed under the same
+**protocol** (:class:`FIDProtocol`: feature extractor and weights, number of real and fake images, resize,
+split and data set). The protocol's short tag is part of the logged name (``val/fid_5k``); a non-Inception
+extractor adds a marker (``val/fid_1k_mynet``) so such numbers are never mistaken for real FID. The real
+statistics (feature sum, sum of outer products, count, exactly as torchmetrics stores them) are computed
+once per protocol and written atomically to ``<cache_dir>/<sha256 of the protocol>.pt``; a damaged file or
+one whose stored protocol differs is recomputed with a warning, never trusted.
+
+Both real and fake images are quantised with :func:`~gan_upsample.callbacks.images.to_uint8` before the
+extractor (METHODS.md section 5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import uuid
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
+from torchmetrics import Metric
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from gan_upsample.callbacks.images import to_uint8
+
+__all__ = ["FID", "FIDProtocol", "KID", "INCEPTION_WEIGHTS_FILE", "inception_weights_path"]
+
+#: File name under which torch-fidelity (used by torchmetrics) caches its Inception weights.
+INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
+_REAL_KEYS = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
+
+
+def inception_weights_path() -> Path:
+    """Where ``torch.hub`` (and so torch-fidelity/torchmetrics) looks for the FID Inception weights.
+
+    Returns:
+        ``<torch hub dir>/checkpoints/weights-inception-2015-12-05-6726825d.pth``; the hub dir is
+        ``$TORCH_HOME/hub`` (default ``~/.cache/torch/hub``).
+    """
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILE
+
+
+@dataclasses.dataclass(frozen=True)
+class FIDProtocol:
+    """Everything that makes two FID values comparable.
+
+    Args:
+        feature: ``"inception"`` or ``"module:<class name>"`` for a custom extractor.
+        weights: ``"torch-fidelity"``, a weights file path, or ``"sha256:<digest>"`` of a custom state dict.
+        num_real: Number of real images.
+        num_fake: Number of generated images.
+        resize: Resize applied before the extractor, e.g. ``"bilinear-299-antialias"`` or ``"none"``.
+        split: Data split of the real images (``"val"`` or ``"test"``).
+        dataset: Identity of the real images (data module class and its settings).
+        statistics: What the cache file holds: ``"fid"`` (feature sums) or ``"kid"`` (all real features).
+    """
+
+    feature: str
+    weights: str
+    num_real: int
+    num_fake: int
+    resize: str
+    split: str
+    dataset: str
+    statistics: str = "fid"
+
+    @property
+    def tag(self) -> str:
+        """Short name for metric keys, e.g. ``5k`` or ``1k_mynet`` (non-Inception extractors are marked)."""
+        count = (
+            _count(self.num_fake)
+            if self.num_real == self.num_fake
+            else f"{_count(self.num_real)}r{_count(self.num_fake)}f"
+        )
+        if self.feature == "inception":
+            return count
+        name = self.feature.split(":", 1)[-1].lower()
+        return f"{count}_{name}"
+
+    def digest(self) -> str:
+        """sha256 over every field (JSON, sorted keys); names the cache file."""
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+def _count(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+def _state_digest(module: nn.Module) -> str:
+    h = hashlib.sha256()
+    for key, value in sorted(module.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+# Data module attributes that do not change which images the split holds.
+_NOT_IDENTITY = {
+    "batch_size",
+    "num_workers",
+    "pin_memory",
+    "persistent_workers",
+    "prepare_data_per_node",
+    "allow_zero_length_dataloader_with_multiple_devices",
+}
+
+
+def _dataset_id(datamodule: Any) -> str:
+    simple = (int, float, str, bool, type(None))
+    fields = {
+        k: v
+        for k, v in sorted(vars(datamodule).items())
+        if not k.startswith("_")
+        and k not in _NOT_IDENTITY
+        and (isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v)))
+    }
+    return f"{type(datamodule).__name__}({json.dumps(fields, sort_keys=True, default=str)})"
+
+
+class _FromUint8(nn.Module):
+    """Feeds a custom extractor the quantised images mapped back to ``[-1, 1]`` floats."""
+
+    def __init__(self, extractor: nn.Module) -> None:
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.extractor(x.float() / 127.5 - 1.0).flatten(1)
+
+
+def _default_inception(weights: str | None) -> nn.Module:
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    path = (
+        weights
+        if weights is not None
+        else (str(inception_weights_path()) if inception_weights_path().is_file() else None)
+    )
+    try:
+        return NoTrainInceptionV3(
+            name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=path
+        )
+    except Exception as err:  # URLError, HTTPError, OSError, ... : all mean "no weights here"
+        raise RuntimeError(
+            f"Could not load the FID Inception weights ({type(err).__name__}: {err}). Offline, put the file "
+            f"{INCEPTION_WEIGHTS_FILE} into the torch hub cache folder {inception_weights_path().parent} "
+            "(set TORCH_HOME to move it; fetch it on a machine with internet with "
+            "`python -c 'from torchmetrics.image.fid import FrechetInceptionDistance as F; F()'`), pass "
+            "`inception_weights=<path>`, or pass a local `feature_extractor` module (relative numbers only)."
+        ) from err
+
+
+class FID(pl.Callback):
+    """Logs FID of generated images against cached real statistics (``val/fid_<tag>``, ``test/fid_<tag>``).
+
+    Fakes come from ``pl_module.sample_images(z)`` (images in ``[-1, 1]``) with latents drawn from a
+    ``torch.Generator`` seeded by ``seed`` (offset by the rank), so each evaluation sees the same latents. With
+    several processes each rank generates ``num_fake // world_size`` images, torchmetrics sums the states and
+    every rank calls compute. Without a cache file every rank extracts the real images itself and rank 0
+    writes the file. The metric module lives in this callback, never in the model's checkpoint.
+
+    Args:
+        num_real: Real images for the reference statistics.
+        num_fake: Generated images per evaluation.
+        every_n_steps: Also evaluate every this many generator steps (``None``: only at validation/test).
+        on_validation: Evaluate at the end of each validation epoch.
+        on_test: Evaluate at the end of each test epoch.
+        split: Split of the data module the real images come from (``"val"`` or ``"test"``).
+        batch_size: Batch size of generation and feature extraction.
+        feature_extractor: Module mapping images in ``[-1, 1]`` ``(N, C, H, W)`` to ``(N, F)`` features;
+            ``None`` uses torchmetrics' Inception (2048 features, torch-fidelity weights).
+        inception_weights: Path of the Inception weights file for the default extractor (offline machines).
+        cache_dir: Folder of the cached real statistics.
+        seed: Seed of the fake latents.
+    """
+
+    def __init__(
+        self,
+        num_real: int = 5000,
+        num_fake: int = 5000,
+        every_n_steps: int | None = None,
+        on_validation: bool = True,
+        on_test: bool = True,
+        split: str = "val",
+        batch_size: int = 64,
+        feature_extractor: nn.Module | None = None,
+        inception_weights: str | None = None,
+        cache_dir: str = "~/.cache/gan_upsample/fid_stats",
+        seed: int = 0,
+    ) -> None:
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        if num_real < 2 or num_fake < 2:
+            raise ValueError("FID needs at least 2 real and 2 fake images")
+        self.num_real = num_real
+        self.num_fake = num_fake
+        self.every_n_steps = every_n_steps
+        self.on_validation = on_validation
+        self.on_test = on_test
+        self.split = split
+        self.batch_size = batch_size
+        self.inception_weights = inception_weights
+        self.cache_dir = Path(os.path.expanduser(cache_dir))
+        self.seed = seed
+        self._extractor = feature_extractor
+        self._metric: FrechetInceptionDistance | None = None
+        self._loaded_digest: str | None = None
+        self._last_step: int | None = None
+        self._real_stats: dict[str, torch.Tensor] = {}
+        #: Real images passed through the feature extractor so far (0 when the cache was used).
+        self.real_images_extracted = 0
+
+    # ----------------------------------------------------------------- protocol and metric
+    def protocol(self, datamodule: Any) -> FIDProtocol:
+        """The protocol of this callback for the real images of ``datamodule``."""
+        if self._extractor is None:
+            feature, weights, resize = "inception", self.inception_weights or "torch-fidelity", "bilinear-299-antialias"
+        else:
+            feature, weights, resize = (
+                f"module:{type(self._extractor).__name__}",
+                _state_digest(self._extractor),
+                "none",
+            )
+        return FIDProtocol(
+            feature, weights, self.num_real, self.num_fake, resize, self.split, _dataset_id(datamodule), self.name
+        )
+
+    # The metric-specific part; :class:`KID` overrides these.
+    name = "fid"
+
+    def _new_metric(self, feature: nn.Module) -> Metric:
+        return FrechetInceptionDistance(feature=feature, reset_real_features=False)
+
+    def _get_real(self, metric: Metric) -> dict[str, torch.Tensor]:
+        return {k: getattr(metric, k).detach().clone() for k in _REAL_KEYS}
+
+    def _set_real(self, metric: Metric, stats: dict[str, torch.Tensor], rank: int = 0, world_size: int = 1) -> None:
+        device = metric.device
+        for key in _REAL_KEYS:
+            # States are summed across ranks on compute: the reference is counted on rank 0 only.
+            value = stats[key].to(device)
+            setattr(metric, key, value if rank == 0 else torch.zeros_like(value))
+
+    def _num_real_in(self, stats: dict[str, torch.Tensor]) -> int:
+        return int(stats["real_features_num_samples"])
+
+    def _value(self, metric: Metric) -> dict[str, float]:
+        return {"": float(metric.compute())}
+
+    def _get_metric(self, device: torch.device, channels: int = 3) -> Metric:
+        if self._metric is None:
+            if self._extractor is None:
+                feature: nn.Module = _default_inception(self.inception_weights)
+            else:
+                feature = _FromUint8(self._extractor)
+            feature.eval().requires_grad_(False)
+            # torchmetrics would probe a custom module with a 299 px RGB image; we probe with the data's
+            # channel count instead and hand it ``num_features``.
+            if self._extractor is not None:
+                with torch.no_grad():
+                    probe = feature(torch.zeros(2, channels, 16, 16, dtype=torch.uint8))
+                feature.num_features = int(probe.shape[-1])  # type: ignore[assignment]
+            else:
+                feature.num_features = 2048  # type: ignore[assignment]
+            self._metric = self._new_metric(feature)
+        return self._metric.to(device)
+
+    # ----------------------------------------------------------------- real statistics
+    def _cache_file(self, protocol: FIDProtocol) -> Path:
+        return self.cache_dir / f"{protocol.digest()}.pt"
+
+    def _load_cache(self, path: Path, protocol: FIDProtocol) -> dict[str, torch.Tensor] | None:
+        if not path.is_file():
+            return None
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            if blob.get("protocol") != dataclasses.asdict(protocol):
+                raise ValueError("protocol stored in the file differs")
+            stats = {k: v for k, v in blob.items() if k != "protocol"}
+            if self._num_real_in(stats) != protocol.num_real:
+                raise ValueError("wrong number of samples")
+            return stats
+        except Exception as err:
+            warnings.warn(
+                f"{self.name.upper()} cache {path} is unusable ({err}); recomputing the real statistics.", stacklevel=2
+            )
+            return None
+
+    def _save_cache(self, path: Path, protocol: FIDProtocol, stats: dict[str, torch.Tensor]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save({"protocol": dataclasses.asdict(protocol), **{k: v.cpu() for k, v in stats.items()}}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _real_images(self, datamodule: Any) -> Iterable[torch.Tensor]:
+        loader = datamodule.val_dataloader() if self.split == "val" else datamodule.test_dataloader()
+        for batch in loader:
+            yield batch[0] if isinstance(batch, (tuple, list)) else batch
+
+    def prepare_real(self, datamodule: Any, device: torch.device | str = "cpu", rank: int = 0) -> None:
+        """Loads (or computes, then caches) the real statistics of this protocol into the metric."""
+        protocol = self.protocol(datamodule)
+        digest = protocol.digest()
+        metric = self._get_metric(torch.device(device), int(getattr(datamodule, "image_shape", (3,))[0]))
+        if self._loaded_digest == digest:
+            return
+        path = self._cache_file(protocol)
+        stats = self._load_cache(path, protocol)
+        if stats is None:
+            stats = self._compute_real(metric, datamodule)
+            if rank == 0:
+                self._save_cache(path, protocol, stats)
+        self._real_stats = stats
+        self._loaded_digest = digest
+
+    def _compute_real(self, metric: Metric, datamodule: Any) -> dict[str, torch.Tensor]:
+        from tqdm.auto import tqdm
+
+        device = metric.device
+        metric.reset()
+        self._set_real(metric, self._empty_real(metric))
+        seen = 0
+        bar = tqdm(
+            total=self.num_real, desc=f"{self.name.upper()} real statistics", disable=self.num_real < 2000, leave=False
+        )
+        with torch.no_grad():
+            for images in self._real_images(datamodule):
+                images = images[: self.num_real - seen]
+                for chunk in images.split(self.batch_size):
+                    metric.update(self._prepare(chunk.to(device)), real=True)
+                seen += images.shape[0]
+                self.real_images_extracted += images.shape[0]
+                bar.update(images.shape[0])
+                if seen >= self.num_real:
+                    break
+        bar.close()
+        if seen < self.num_real:
+            raise ValueError(f"The {self.split} split has {seen} images, fewer than num_real={self.num_real}")
+        return self._get_real(metric)
+
+    def _empty_real(self, metric: Metric) -> dict[str, torch.Tensor]:
+        return {k: torch.zeros_like(getattr(metric, k)) for k in _REAL_KEYS}
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        x = to_uint8(images)
+        if self._extractor is None and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return x
+
+    # ----------------------------------------------------------------- evaluation
+    def evaluate(
+        self,
+        sample_images: Callable[[torch.Tensor], torch.Tensor],
+        latent_dim: int,
+        datamodule: Any,
+        device: torch.device | str = "cpu",
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> dict[str, float]:
+        """One evaluation outside (or inside) a Trainer.
+
+        Args:
+            sample_images: Maps latents ``(N, latent_dim)`` to images in ``[-1, 1]``.
+            latent_dim: Size of a latent vector.
+            datamodule: Source of the real images (split ``self.split``).
+            device: Device of the metric and the latents.
+            rank: This process's rank.
+            world_size: Number of processes.
+
+        Returns:
+            ``{"": value}`` (FID) or ``{"": mean, "_std": std}`` (KID); keys are suffixes of the logged name.
+        """
+        device = torch.device(device)
+        self.prepare_real(datamodule, device, rank)
+        metric = self._get_metric(device)
+        metric.reset()
+        self._set_real(metric, self._real_stats, rank, world_size)
+        gen = torch.Generator().manual_seed(self.seed + rank)
+        remaining = self.num_fake // world_size + (1 if rank < self.num_fake % world_size else 0)
+        with torch.no_grad():
+            while remaining > 0:
+                n = min(self.batch_size, remaining)
+                z = torch.randn(n, latent_dim, generator=gen).to(device)
+                metric.update(self._prepare(sample_images(z)), real=False)
+                remaining -= n
+            value = self._value(metric)
+        metric.reset()
+        return value
+
+    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        datamodule = trainer.datamodule
+        if datamodule is None:
+            raise RuntimeError(f"{type(self).__name__} needs the Trainer's datamodule for the real images")
+        values = self.evaluate(
+            pl_module.sample_images,  # type: ignore[arg-type]
+            int(pl_module.latent_dim),  # type: ignore[arg-type]
+            datamodule,
+            pl_module.device,
+            trainer.global_rank,
+            trainer.world_size,
+        )
+        for suffix, value in values.items():
+            name = f"{stage}/{self.name}_{self.protocol(datamodule).tag}{suffix}"
+            pl_module.log(name, value, sync_dist=False)
+            if stage == "test":
+                rank_zero_info(f"{name} = {value:.6g}")
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.on_validation and not trainer.sanity_checking:
+            self._run(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.on_test:
+            self._run(trainer, pl_module, "test")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if not self.every_n_steps:
+            return
+        step = int(pl_module.counters.g_steps)  # type: ignore[union-attr]
+        if step > 0 and step % self.every_n_steps == 0 and step != self._last_step:
+            self._last_step = step
+            self._run(trainer, pl_module, "val")
+
+
+class KID(FID):
+    """Logs KID (mean ``val/kid_<tag>`` and ``val/kid_<tag>_std``) against cached real features.
+
+    Same protocol, caching, fakes and multi-process behaviour as :class:`FID` (see there); the cache holds
+    every real feature vector (``num_real x F``), not sums, so it is a separate file. The subsets are drawn
+    with a generator seeded by ``seed``, so every rank computes the same value. With several processes each
+    rank holds an interleaved share of the real features, so the subsets (not the estimator) differ from a
+    single-process run.
+
+    Args:
+        num_real: Real images for the reference features.
+        num_fake: Generated images per evaluation.
+        every_n_steps: Also evaluate every this many generator steps (``None``: only at validation/test).
+        on_validation: Evaluate at the end of each validation epoch.
+        on_test: Evaluate at the end of each test epoch.
+        split: Split of the data module the real images come from (``"val"`` or ``"test"``).
+        batch_size: Batch size of generation and feature extraction.
+        feature_extractor: Module mapping images in ``[-1, 1]`` to ``(N, F)`` features; ``None``: Inception.
+        inception_weights: Path of the Inception weights file for the default extractor (offline machines).
+        cache_dir: Folder of the cached real features.
+        seed: Seed of the fake latents and of the subsets.
+        subsets: Number of subsets KID averages over.
+        subset_size: Images per subset (clipped to ``num_real`` and ``num_fake``).
+    """
+
+    name = "kid"
+
+    def __init__(
+        self,
+        num_real: int = 5000,
+        num_fake: int = 5000,
+        every_n_steps: int | None = None,
+        on_validation: bool = True,
+        on_test: bool = True,
+        split: str = "val",
+        batch_size: int = 64,
+        feature_extractor: nn.Module | None = None,
+        inception_weights: str | None = None,
+        cache_dir: str = "~/.cache/gan_upsample/fid_stats",
+        seed: int = 0,
+        subsets: int = 100,
+        subset_size: int = 1000,
+    ) -> None:
+        super().__init__(
+            num_real,
+            num_fake,
+            every_n_steps,
+            on_validation,
+            on_test,
+            split,
+            batch_size,
+            feature_extractor,
+            inception_weights,
+            cache_dir,
+            seed,
+        )
+        self.subsets = subsets
+        self.subset_size = min(subset_size, num_real, num_fake)
+
+    def _new_metric(self, feature: nn.Module) -> Metric:
+        return KernelInceptionDistance(
+            feature=feature, subsets=self.subsets, subset_size=self.subset_size, reset_real_features=False
+        )
+
+    def _get_real(self, metric: Metric) -> dict[str, torch.Tensor]:
+        return {"real_features": torch.cat([f.detach() for f in metric.real_features]).cpu()}
+
+    def _empty_real(self, metric: Metric) -> dict[str, torch.Tensor]:
+        return {"real_features": torch.zeros(0)}
+
+    def _set_real(self, metric: Metric, stats: dict[str, torch.Tensor], rank: int = 0, world_size: int = 1) -> None:
+        feats = stats["real_features"]
+        # List states are concatenated across ranks on compute: each rank keeps an interleaved share.
+        metric.real_features = [feats[rank::world_size].to(metric.device)] if feats.numel() else []
+
+    def _num_real_in(self, stats: dict[str, torch.Tensor]) -> int:
+        return int(stats["real_features"].shape[0])
+
+    def _value(self, metric: Metric) -> dict[str, float]:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            mean, std = metric.compute()
+        return {"": float(mean), "_std": float(std)}
