@@ -20,7 +20,6 @@ folder, sent to W&B / TensorBoard like every image of the project (:func:`log_fi
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,10 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from gan_upsample.callbacks.images import run_dir, save_png
+from gan_upsample.callbacks.images import log_uint8_image
 from gan_upsample.metrics.checkerboard import (
     phase_imbalance,
     radial_power_spectrum,
@@ -71,17 +69,7 @@ def log_figure(trainer: pl.Trainer, key: str, figure: Any, step: int) -> Path | 
     """
     if not trainer.is_global_zero:
         return None
-    image = _figure_to_uint8(figure)
-    if trainer.fast_dev_run:
-        return None
-    folder = key.replace("/", "_").replace(os.sep, "_")
-    path = save_png(image, run_dir(trainer) / "images" / folder / f"step_{step:07d}.png")
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[image.permute(1, 2, 0).numpy()], step=step)
-        elif isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_image(key, image, global_step=step, dataformats="CHW")
-    return path
+    return log_uint8_image(trainer, key, _figure_to_uint8(figure), step)
 
 
 def _ring_frequencies(h: int, w: int, bins: int) -> np.ndarray:

@@ -168,16 +168,26 @@ def log_image(
     """
     if not trainer.is_global_zero:
         return None
-    grid = make_image_grid(images, nrow=nrow)
-    if trainer.fast_dev_run:
+    return log_uint8_image(trainer, key, make_image_grid(images, nrow=nrow), step, caption)
+
+
+def log_uint8_image(
+    trainer: pl.Trainer, key: str, image: torch.Tensor, step: int, caption: str | None = None
+) -> Path | None:
+    """Write one ``(3, H, W)`` uint8 image as a PNG in the run folder and send it to W&B / TensorBoard.
+
+    The shared back end of :func:`log_image` (grids of samples) and of figures (plots): only global
+    rank 0 writes, and under ``fast_dev_run`` nothing is written.
+    """
+    if not trainer.is_global_zero or trainer.fast_dev_run:
         # Like Lightning's loggers and checkpoints: a smoke test leaves no files (it would write to the cwd).
         return None
     folder = key.replace("/", "_").replace(os.sep, "_")
-    path = save_png(grid, run_dir(trainer) / "images" / folder / f"step_{step:07d}.png")
+    path = save_png(image, run_dir(trainer) / "images" / folder / f"step_{step:07d}.png")
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             extra = {"caption": [caption]} if caption is not None else {}
-            logger.log_image(key=key, images=[grid.permute(1, 2, 0).numpy()], step=step, **extra)
+            logger.log_image(key=key, images=[image.permute(1, 2, 0).numpy()], step=step, **extra)
         elif isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_image(key, grid, global_step=step, dataformats="CHW")
+            logger.experiment.add_image(key, image, global_step=step, dataformats="CHW")
     return path
