@@ -27,6 +27,7 @@ import gan_upsample.data  # noqa: F401
 import gan_upsample.lit  # noqa: F401
 import gan_upsample.models  # noqa: F401
 import gan_upsample.nn.upsamplers  # noqa: F401
+import gan_upsample.strategies  # noqa: F401  (registers strategy: gan_ddp)
 from gan_upsample.callbacks.checkpoint_io import AtomicCheckpointIO
 from gan_upsample.data.datamodules import ImageDataModule
 from gan_upsample.lit.adversarial import AdversarialModule

@@ -180,6 +180,21 @@ class AdversarialModule(pl.LightningModule):
         n = self.trainer.log_every_n_steps
         return bool(self.trainer.fast_dev_run) or (n > 0 and self.counters.batches % n == 0)
 
+    def _log_train(self, logs: dict[str, torch.Tensor], batch_size: int) -> None:
+        """Log step metrics averaged over processes with one all-reduce (``train/g_loss`` also on the progress bar).
+
+        ``self.log(..., sync_dist=True)`` would all-reduce once per metric; the values are stacked instead.
+        """
+        if not logs:
+            return
+        keys = list(logs)
+        values = self._reduce_mean(torch.stack([logs[k].detach().float().reshape(()) for k in keys]))
+        reduced = dict(zip(keys, values.unbind()))
+        if "train/g_loss" in reduced:
+            self.log("train/g_loss", reduced.pop("train/g_loss"), on_step=True, prog_bar=True, batch_size=batch_size)
+        self.log_dict(reduced, on_step=True, batch_size=batch_size)
+        self._log_progress(batch_size)
+
     def _log_progress(self, batch_size: int) -> None:
         c = self.counters
         values = {

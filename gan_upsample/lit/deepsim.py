@@ -129,7 +129,7 @@ class DeePSiMModule(AdversarialModule):
         x = self.task.inputs(y)
         condition = self.task.condition(x)
         y_hat = self.generator(x)
-        logs: dict[str, torch.Tensor | float] = {}
+        logs: dict[str, torch.Tensor] = {}
 
         if self.adversarial:
             opt_d = optimizers[1]
@@ -162,9 +162,8 @@ class DeePSiMModule(AdversarialModule):
         self.counters.images_seen += n * self.trainer.world_size
         if log_now:
             logs.update({f"train/loss_{k}": v.detach() for k, v in terms.items()})
-            self.log("train/g_loss", g_loss.detach(), on_step=True, prog_bar=True, batch_size=n)
-            self.log_dict(logs, on_step=True, batch_size=n)
-            self._log_progress(n)
+            logs["train/g_loss"] = g_loss.detach()
+            self._log_train(logs, n)
 
     def _eval_start(self) -> None:
         self._val_preds, self._val_targets = [], []

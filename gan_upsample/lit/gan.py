@@ -127,8 +127,7 @@ class GANModule(AdversarialModule):
                 opt_g.step()
                 self.counters.g_steps += 1
                 self._update_ema()
-            if log_now:
-                self.log("train/g_loss", g_loss.detach(), on_step=True, prog_bar=True, batch_size=n)
+            logs["train/g_loss"] = g_loss.detach()
 
         if log_now:
             logs.update(
@@ -141,8 +140,7 @@ class GANModule(AdversarialModule):
             if self.loss == "nonsaturating":  # D's output is a probability only for this loss
                 logs["train/D(x)"] = torch.sigmoid(real_logits.detach()).mean()
                 logs["train/D(G(z))"] = torch.sigmoid(fake_logits.detach()).mean()
-            self.log_dict(logs, on_step=True, batch_size=n)
-            self._log_progress(n)
+            self._log_train(logs, n)
 
     def _eval_step(self, batch: Any, batch_idx: int, stage: str) -> None:
         real = _images(batch)
