@@ -51,6 +51,7 @@ class DeePSiMModule(AdversarialModule):
         ema_decay: Generator EMA decay for evaluation; ``None`` disables it.
         max_nonfinite_steps: Consecutive non-finite steps skipped before training stops with an error.
         seed: Seed of the module's noise generator (offset by the process rank).
+        channels_last: Train in the NHWC memory format (GPU speed-up; see ``AdversarialModule``).
         val_grid_size: Validation images shown in the input / output / target grid.
     """
 
@@ -70,10 +71,15 @@ class DeePSiMModule(AdversarialModule):
         ema_decay: float | None = None,
         max_nonfinite_steps: int = 20,
         seed: int = 0,
+        channels_last: bool = False,
         val_grid_size: int = 8,
     ) -> None:
         super().__init__(
-            freeze_threshold=freeze_threshold, ema_decay=ema_decay, max_nonfinite_steps=max_nonfinite_steps, seed=seed
+            freeze_threshold=freeze_threshold,
+            ema_decay=ema_decay,
+            max_nonfinite_steps=max_nonfinite_steps,
+            seed=seed,
+            channels_last=channels_last,
         )
         for name, value in (("lambda_feat", lambda_feat), ("lambda_adv", lambda_adv), ("lambda_img", lambda_img)):
             if value < 0:

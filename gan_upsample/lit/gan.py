@@ -39,6 +39,7 @@ class GANModule(AdversarialModule):
         ema_decay: Generator EMA decay for samples and evaluation; ``None`` (default) disables it.
         max_nonfinite_steps: Consecutive non-finite steps skipped before training stops with an error.
         seed: Seed of the latent generator (offset by the process rank).
+        channels_last: Train in the NHWC memory format (GPU speed-up; see ``AdversarialModule``).
     """
 
     def __init__(
@@ -54,9 +55,14 @@ class GANModule(AdversarialModule):
         ema_decay: float | None = None,
         max_nonfinite_steps: int = 20,
         seed: int = 0,
+        channels_last: bool = False,
     ) -> None:
         super().__init__(
-            freeze_threshold=freeze_threshold, ema_decay=ema_decay, max_nonfinite_steps=max_nonfinite_steps, seed=seed
+            freeze_threshold=freeze_threshold,
+            ema_decay=ema_decay,
+            max_nonfinite_steps=max_nonfinite_steps,
+            seed=seed,
+            channels_last=channels_last,
         )
         if loss not in KINDS:
             raise ValueError(f"GANModule: loss must be one of {', '.join(KINDS)}, got {loss!r}")
