@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import secrets
+import string
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from lightning.pytorch import Trainer
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_warn
 
 # Imported so that LightningCLI resolves short class names (GANModule, ResizeConv, BrightShapesDataModule, ...).
 import gan_upsample.data  # noqa: F401
@@ -29,8 +34,10 @@ import gan_upsample.models  # noqa: F401
 import gan_upsample.nn.upsamplers  # noqa: F401
 import gan_upsample.strategies  # noqa: F401  (registers strategy: gan_ddp)
 from gan_upsample.callbacks.checkpoint_io import AtomicCheckpointIO
+from gan_upsample.callbacks.images import run_dir
 from gan_upsample.data.datamodules import ImageDataModule
 from gan_upsample.lit.adversarial import AdversarialModule
+from gan_upsample.loggers import define_wandb_summaries, experiment_tags, run_name, wandb_credentials_found
 
 OWN_COMMANDS = ("generate", "checkerboard", "fetch-weights")
 
@@ -38,6 +45,80 @@ EPILOG = f"""Project commands (each has its own --help): {", ".join(OWN_COMMANDS
   generate      write N images from a checkpoint: python -m gan_upsample generate --ckpt_path RUN/checkpoints/last.ckpt
   checkerboard  artifacts of every upsampler at random initialisation (figure + table)
   fetch-weights download every pretrained weight file into the torch hub cache (run where there is internet)"""
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Save the resolved config as ``config.yaml`` in the run folder and give it to W&B as the run config.
+
+    The run folder is :func:`~gan_upsample.callbacks.images.run_dir`: beside the checkpoints for every logger,
+    also W&B's (``<save_dir>/<project>/<run id>``), where Lightning's own callback would write every W&B run's
+    config to the one shared ``save_dir``. W&B also gets the project's metric summaries (FID: minimum, ...).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["save_to_log_dir"] = False
+        super().__init__(*args, **kwargs)
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        folder = run_dir(trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser.save(
+            self.config,
+            str(folder / self.config_filename),
+            skip_none=False,
+            overwrite=self.overwrite,
+            multifile=self.multifile,
+        )
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                run = logger.experiment
+                run.config.update(yaml.safe_load(self.parser.dump(self.config, skip_none=False)), allow_val_change=True)
+                define_wandb_summaries(run)
+
+
+def _wandb_run_id_of(ckpt_path: Any) -> str | None:
+    """The W&B run id a checkpoint was written under (stored by the modules), or ``None``."""
+    if not isinstance(ckpt_path, (str, os.PathLike)) or not Path(ckpt_path).is_file():
+        return None
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    return (checkpoint.get("gan_upsample") or {}).get("wandb_run_id")
+
+
+def prepare_wandb(init_args: Any, config: Any) -> None:
+    """Fill a ``WandbLogger``'s unset arguments from the experiment, before the logger is built.
+
+    * ``name``: ``<model>-<upsampler>-<data>`` (:func:`~gan_upsample.loggers.run_name`); ``tags``: the same parts
+      and the experiment config's file name.
+    * ``id``: the run id stored in ``ckpt_path`` when resuming (so the resumed fit continues that W&B run),
+      else ``$WANDB_RUN_ID``, else a new one. It is fixed here, at the start of the fit, so it is in the saved
+      ``config.yaml`` and names the run folder (``<save_dir>/<project>/<id>``) from the first step on.
+    * ``offline``: switched on, with a message saying how to log in, when W&B has no credentials and
+      ``WANDB_MODE`` is not set: a run never stops for a login prompt or fails for want of an account.
+    """
+    plain = config.as_dict()
+    if init_args.get("name") is None:
+        init_args["name"] = run_name(plain)
+    if not init_args.get("tags"):
+        tags = list(experiment_tags(plain).values())
+        files = [Path(str(c)).stem for c in (plain.get("config") or [])]
+        init_args["tags"] = ([files[0]] if files else []) + tags
+    if init_args.get("id") is None and init_args.get("version") is None:
+        resumed = _wandb_run_id_of(plain.get("ckpt_path"))
+        if resumed is not None or os.environ.get("WANDB_RUN_ID"):
+            os.environ.setdefault("WANDB_RESUME", "allow")
+        if resumed is None and not os.environ.get("WANDB_RUN_ID"):
+            # W&B's own form of run id: 8 characters from [a-z0-9].
+            resumed = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        init_args["id"] = resumed or os.environ["WANDB_RUN_ID"]
+    mode = os.environ.get("WANDB_MODE", "")
+    if not init_args.get("offline") and mode not in ("offline", "dryrun", "disabled") and not wandb_credentials_found():
+        init_args["offline"] = True
+        rank_zero_warn(
+            "W&B has no credentials here (no WANDB_API_KEY, no entry in ~/.netrc), so this run logs OFFLINE to "
+            f"{init_args.get('save_dir') or '.'}/wandb. To log to the server, run `wandb login` once (or set "
+            "WANDB_API_KEY); to choose offline logging explicitly and silence this message, set WANDB_MODE=offline. "
+            "Upload an offline run later with `wandb sync <save_dir>/wandb/offline-run-*`."
+        )
 
 
 class GanUpsampleCLI(LightningCLI):
@@ -53,6 +134,7 @@ class GanUpsampleCLI(LightningCLI):
         # working directory clean.
         kwargs.setdefault("trainer_defaults", {"default_root_dir": "runs"})
         kwargs.setdefault("parser_kwargs", {"epilog": EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter})
+        kwargs.setdefault("save_config_callback", RunConfigCallback)
         super().__init__(
             AdversarialModule,
             ImageDataModule,
@@ -62,6 +144,17 @@ class GanUpsampleCLI(LightningCLI):
             run=run,
             **kwargs,
         )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        loggers = config.get("trainer", {}).get("logger")
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
+            if (
+                hasattr(logger, "get")
+                and str(logger.get("class_path", "")).endswith("WandbLogger")
+                and logger.get("init_args") is not None
+            ):
+                prepare_wandb(logger.init_args, config)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)

@@ -1,4 +1,4 @@
-"""Loggers: Lightning's, with a CSV logger that keeps its history when a run resumes into the same folder.
+"""Loggers: Lightning's, a CSV logger that keeps its history when a run resumes, and W&B run set-up.
 
 Lightning's ``CSVLogger`` deletes ``metrics.csv`` when its folder already holds files. A run resumed with
 ``--ckpt_path`` into a fixed folder (``make demo``, a requeued SLURM job, ``--trainer.logger.init_args.version``)
@@ -10,12 +10,24 @@ are dropped when the resumed run first writes, so the file reads like one uninte
 from __future__ import annotations
 
 import csv
+import netrc
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-__all__ = ["ResumableCSVLogger"]
+__all__ = [
+    "ResumableCSVLogger",
+    "WANDB_SUMMARIES",
+    "define_wandb_summaries",
+    "experiment_tags",
+    "run_name",
+    "wandb_credentials_found",
+]
 
 
 class _ResumableWriter(ExperimentWriter):
@@ -48,3 +60,96 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _ResumableWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+# -- W&B -------------------------------------------------------------------------------------------------------
+
+#: Run summaries that make sense per metric (W&B's default is the last value): glob pattern -> summary.
+WANDB_SUMMARIES: tuple[tuple[str, str], ...] = (
+    ("val/fid*", "min"),
+    ("val/kid*", "min"),
+    ("val/lpips*", "min"),
+    ("val/normalized_error", "min"),
+    ("val/phase_imbalance", "min"),
+    ("val/spectral_excess_db", "min"),
+    ("val/spectrum_distance", "min"),
+    ("val/psnr", "max"),
+    ("val/ssim", "max"),
+)
+
+
+def _short(class_path: str | None) -> str | None:
+    return class_path.rsplit(".", 1)[-1] if class_path else None
+
+
+def _get(config: Mapping[str, Any] | None, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(config, Mapping) or key not in config:
+            return None
+        config = config[key]
+    return config
+
+
+def experiment_tags(config: Mapping[str, Any]) -> dict[str, str]:
+    """What an experiment is, read from a fit config (a dict): model, upsampler, task and data.
+
+    ``{"model": "GANModule", "upsampler": "PixelShuffle-k3-icnr", "data": "BrightShapes"}``; keys whose
+    part is absent from the config are left out.
+    """
+    model = _get(config, "model")
+    generator = _get(model, "init_args", "generator")
+    upsampler = _get(generator, "init_args", "upsampler")
+    tags: dict[str, str] = {}
+    if _short(_get(model, "class_path")):
+        tags["model"] = _short(_get(model, "class_path"))
+    if isinstance(upsampler, str):
+        upsampler = {"class_path": upsampler}
+    name = _short(_get(upsampler, "class_path"))
+    if name:
+        args = _get(upsampler, "init_args") or {}
+        parts = [name]
+        if args.get("kernel_size") is not None:
+            parts.append(f"k{args['kernel_size']}")
+        if name == "ResizeConv" and args.get("mode"):
+            parts.append(str(args["mode"]))
+        if name == "PixelShuffle" and "icnr" in args:
+            parts.append("icnr" if args["icnr"] else "no_icnr")
+        tags["upsampler"] = "-".join(parts)
+    task = _get(model, "init_args", "task")
+    task_name = _short(task if isinstance(task, str) else _get(task, "class_path"))
+    if task_name:
+        tags["task"] = task_name
+    data = _short(_get(config, "data", "class_path"))
+    if data:
+        tags["data"] = data.removesuffix("DataModule")
+    return tags
+
+
+def run_name(config: Mapping[str, Any]) -> str:
+    """A run name from the experiment: ``<model>[-<task>]-<upsampler>-<data>``.
+
+    For example ``GAN-PixelShuffle-k3-icnr-BrightShapes`` or ``DeePSiM-Reconstruction-ResizeConv-NaturalCrops``.
+    """
+    tags = experiment_tags(config)
+    model = tags.get("model", "run").removesuffix("Module")
+    return "-".join(v for v in (model, tags.get("task"), tags.get("upsampler"), tags.get("data")) if v)
+
+
+def wandb_credentials_found() -> bool:
+    """True if W&B can authenticate without asking: ``WANDB_API_KEY``, an identity token, or a netrc entry.
+
+    Only the documented places are looked at (``wandb login`` writes the netrc entry); the key is not verified.
+    """
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def define_wandb_summaries(run: Any) -> None:
+    """Apply :data:`WANDB_SUMMARIES` to a ``wandb`` run (``WandbLogger.experiment``)."""
+    for pattern, summary in WANDB_SUMMARIES:
+        run.define_metric(pattern, summary=summary)

@@ -114,12 +114,14 @@ def save_png(grid_uint8_chw: torch.Tensor, path: str | os.PathLike[str]) -> Path
 
 
 def run_dir(trainer: pl.Trainer) -> Path:
-    """The run folder of ``trainer``: what ``trainer.log_dir`` gives, without its collective call.
+    """The run folder of ``trainer``: where its checkpoints, config and images go, without a collective call.
 
-    ``trainer.log_dir`` broadcasts from rank 0 and so hangs when called on one rank only; this computes
-    the same folder locally (the first logger's ``log_dir`` for TensorBoard/CSV, its ``save_dir`` for
-    others, ``trainer.default_root_dir`` when there is no logger or it has no folder). It is meant to be
-    called on rank 0, where the logger's version is decided.
+    The first logger's ``log_dir`` for TensorBoard/CSV; for W&B and other loggers without one,
+    ``<save_dir>/<name>/<version>`` (for W&B ``<save_dir>/<project>/<run id>``), the folder Lightning's
+    ``ModelCheckpoint`` writes into, so each run keeps its files apart (``trainer.log_dir`` would give
+    the shared ``save_dir``); ``trainer.default_root_dir`` when there is no logger or it has no folder.
+    ``trainer.log_dir`` also broadcasts from rank 0 and so hangs when called on one rank only. This is
+    meant to be called on rank 0, where the logger's version is decided.
 
     Args:
         trainer: The running trainer.
@@ -130,7 +132,14 @@ def run_dir(trainer: pl.Trainer) -> Path:
     dirpath: str | os.PathLike[str] | None = None
     if trainer.loggers:
         first = trainer.loggers[0]
-        dirpath = first.log_dir if isinstance(first, (TensorBoardLogger, CSVLogger)) else first.save_dir
+        if isinstance(first, (TensorBoardLogger, CSVLogger)):
+            dirpath = first.log_dir
+        elif first.save_dir is not None and first.name is not None and first.version is not None:
+            # W&B and other loggers without a log_dir: the folder where Lightning puts their checkpoints.
+            version = first.version if isinstance(first.version, str) else f"version_{first.version}"
+            dirpath = os.path.join(first.save_dir, str(first.name), version)
+        else:
+            dirpath = first.save_dir
     return Path(dirpath if dirpath is not None else trainer.default_root_dir)
 
 

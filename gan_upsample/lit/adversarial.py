@@ -13,6 +13,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -164,6 +165,8 @@ class AdversarialModule(pl.LightningModule):
             "counters": asdict(self.counters),
             "freezer": self.freezer.state_dict() if self.freezer is not None else None,
             "noise_state": self.noise_generator.get_state(),
+            # So that a fit resumed from this checkpoint continues the same W&B run (see gan_upsample.cli).
+            "wandb_run_id": next((str(lg.version) for lg in self.loggers if isinstance(lg, WandbLogger)), None),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

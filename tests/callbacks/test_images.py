@@ -149,13 +149,14 @@ def test_log_image_does_nothing_off_rank_zero(tmp_path: Path) -> None:
 
 def test_log_image_sends_wandb_the_grid_step_and_caption(tmp_path: Path) -> None:
     logger = MagicMock(spec=WandbLogger)
-    logger.save_dir = str(tmp_path)
+    logger.save_dir, logger.name, logger.version = str(tmp_path), "project", "abc123"
     trainer = SimpleNamespace(
         is_global_zero=True, fast_dev_run=False, loggers=[logger], default_root_dir="/nonexistent"
     )
     images = torch.rand(3, 3, 8, 8) * 2 - 1
     path = log_image(trainer, "samples", images, step=7, caption="fixed z")  # type: ignore[arg-type]
-    assert path == tmp_path / "images" / "samples" / "step_0000007.png"
+    # The W&B run's own folder (where Lightning puts its checkpoints): <save_dir>/<project>/<run id>.
+    assert path == tmp_path / "project" / "abc123" / "images" / "samples" / "step_0000007.png"
     logger.log_image.assert_called_once()
     kwargs = logger.log_image.call_args.kwargs
     assert kwargs["key"] == "samples" and kwargs["step"] == 7 and kwargs["caption"] == ["fixed z"]

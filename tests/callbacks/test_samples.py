@@ -227,4 +227,5 @@ def test_wandb_offline_run_receives_the_grid(tmp_path: Path, monkeypatch: pytest
         wandb.finish()
     media = sorted(tmp_path.glob("wandb/offline-run-*/files/media/images/samples_*.png"))
     assert len(media) == 2  # steps 2 and 3 (end)
-    assert_close(read_png(media[-1]), read_png(tmp_path / "images" / "samples" / "step_0000003.png"))
+    (local,) = tmp_path.glob("test/*/images/samples/step_0000003.png")  # <save_dir>/<project>/<run id>
+    assert_close(read_png(media[-1]), read_png(local))
