@@ -41,7 +41,8 @@ from gan_upsample.loggers import define_wandb_summaries, experiment_tags, run_na
 
 OWN_COMMANDS = ("generate", "checkerboard", "fetch-weights")
 
-EPILOG = f"""Project commands (each has its own --help): {", ".join(OWN_COMMANDS)}.
+EPILOG = f"""Shorthand: --upsampler NAME stands for --config configs/upsampler/NAME.yaml (put it after the experiment).
+Project commands (each has its own --help): {", ".join(OWN_COMMANDS)}.
   generate      write N images from a checkpoint: python -m gan_upsample generate --ckpt_path RUN/checkpoints/last.ckpt
   checkerboard  artifacts of every upsampler at random initialisation (figure + table)
   fetch-weights download every pretrained weight file into the torch hub cache (run where there is internet)"""
@@ -293,8 +294,56 @@ def build_own_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The upsampler fragments that ``--upsampler NAME`` refers to.
+UPSAMPLER_FRAGMENTS = Path(__file__).resolve().parents[1] / "configs" / "upsampler"
+
+
+def upsampler_names() -> list[str]:
+    """Names accepted by ``--upsampler`` (the fragments in ``configs/upsampler``)."""
+    return sorted(p.stem for p in UPSAMPLER_FRAGMENTS.glob("*.yaml"))
+
+
+def upsampler_fragment(name: str) -> Path:
+    """The fragment file for ``--upsampler NAME``: ``configs/upsampler/NAME.yaml``, or NAME itself if it is a file."""
+    if Path(name).suffix in (".yaml", ".yml") and Path(name).is_file():
+        return Path(name)
+    path = UPSAMPLER_FRAGMENTS / f"{name}.yaml"
+    if not path.is_file():
+        raise SystemExit(
+            f"error: --upsampler {name!r}: no fragment {path}. Choose one of: {', '.join(upsampler_names())} "
+            "(or give the path of a fragment file)."
+        )
+    return path
+
+
+def expand_upsampler_option(args: list[str]) -> list[str]:
+    """Replace each ``--upsampler NAME`` (or ``--upsampler=NAME``) by ``--config configs/upsampler/NAME.yaml``.
+
+    A shorthand for the command line and W&B sweeps; like any ``--config``, it applies at its position, so
+    put it after the experiment config.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--upsampler" or arg.startswith("--upsampler="):
+            if arg == "--upsampler":
+                if i + 1 >= len(args):
+                    raise SystemExit(f"error: --upsampler needs a name: {', '.join(upsampler_names())}")
+                name, i = args[i + 1], i + 2
+            else:
+                name, i = arg.split("=", 1)[1], i + 1
+            out += ["--config", str(upsampler_fragment(name))]
+        else:
+            out.append(arg)
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run a LightningCLI subcommand (fit/validate/test/predict) or one of the project's own commands.
+
+    ``--upsampler NAME`` is shorthand for ``--config configs/upsampler/NAME.yaml`` (:func:`expand_upsampler_option`).
 
     Args:
         argv: Arguments without the program name; ``None`` reads the command line.
@@ -309,4 +358,4 @@ def main(argv: list[str] | None = None) -> None:
         except (FileNotFoundError, WeightsUnavailableError) as err:
             raise SystemExit(f"error: {err}") from err
         return
-    GanUpsampleCLI(args=argv)
+    GanUpsampleCLI(args=expand_upsampler_option(list(args)))

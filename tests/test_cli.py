@@ -190,3 +190,21 @@ def test_predict_writes_pngs_for_a_paired_model(tmp_path: Path) -> None:
     )
     assert len(list(out.glob("0*.png"))) == 6
     assert (out / "grid.png").is_file()
+
+
+def test_upsampler_shorthand_stands_for_the_fragment(tmp_path: Path) -> None:
+    from gan_upsample.cli import GanUpsampleCLI, expand_upsampler_option
+    from gan_upsample.nn.upsamplers import TransposedConv
+
+    args = expand_upsampler_option(tiny(tmp_path, "--upsampler=transposed_conv_k3"))
+    assert args[-2:] == ["--config", str(Path(QUICKSTART).parent / "upsampler" / "transposed_conv_k3.yaml")]
+    assert expand_upsampler_option(["--upsampler", "pixel_dcl"])[-1].endswith("pixel_dcl.yaml")
+    cli = GanUpsampleCLI(args=args, run=False)
+    (layer,) = [m for m in cli.model.generator.modules() if isinstance(m, TransposedConv)]
+    assert layer.kernel_size == 3
+
+
+def test_unknown_upsampler_shorthand_lists_the_names(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="pixel_shuffle_icnr") as info:
+        main(["fit", *tiny(tmp_path, "--upsampler=pixelshuffle")])
+    assert "pixelshuffle" in str(info.value)

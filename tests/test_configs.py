@@ -40,7 +40,9 @@ from gan_upsample.nn.upsamplers import Upsampler
 CONFIGS = Path(__file__).parents[1] / "configs"
 QUICKSTART = CONFIGS / "quickstart.yaml"
 EXPERIMENTS = sorted(CONFIGS.glob("*.yaml"))
-FRAGMENTS = sorted(path for path in CONFIGS.glob("*/**/*.yaml"))
+# W&B sweep definitions are not LightningCLI configs: test_sweep_runs_build checks them.
+SWEEPS = sorted((CONFIGS / "sweeps").glob("*.yaml"))
+FRAGMENTS = sorted(path for path in CONFIGS.glob("*/**/*.yaml") if path.parent.name != "sweeps")
 UPSAMPLER_FRAGMENTS = sorted((CONFIGS / "upsampler").glob("*.yaml"))
 UPSAMPLER_KEY = ("model", "init_args", "generator", "init_args", "upsampler")
 
@@ -265,3 +267,30 @@ def test_changing_class_path_keeps_shared_init_args(tmp_path: Path) -> None:
     upsampler = lookup(resolve(QUICKSTART, first, second), UPSAMPLER_KEY)
     assert upsampler["class_path"] == "gan_upsample.nn.upsamplers.PixelDCL"
     assert upsampler["init_args"]["kernel_size"] == 5  # inherited from TransposedConv, not PixelDCL's default 3
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=rel)
+def test_sweep_runs_build(path: Path) -> None:
+    """Every value of a W&B sweep gives a command line that builds (``${args}`` expanded as the agent does)."""
+    from gan_upsample.cli import expand_upsampler_option
+
+    sweep = load(path)
+    command = sweep["command"]
+    assert command[:5] == ["${env}", "python", "-m", "gan_upsample", "fit"] and command[-1] == "${args}"
+    base = list(command[5:-1])
+    params = sweep["parameters"]
+    first = {name: spec["values"][0] for name, spec in params.items()}
+    runs = [{**first, name: value} for name, spec in params.items() for value in spec["values"]]
+    for run in runs:
+        args = [str(CONFIGS.parent / a) if a.endswith(".yaml") else a for a in base]
+        args += [f"--{name}={value}" for name, value in run.items()]
+        args = expand_upsampler_option(args)
+        offline = [
+            f"--{'.'.join(map(str, key))}=random"
+            for key, value in leaves(resolve(Path(args[1])))
+            if value == "imagenet"
+        ]
+        cli = GanUpsampleCLI(args=[*args, *ON_CPU, *offline], run=False, save_config_callback=None)
+        assert isinstance(cli.model, AdversarialModule)
+        if "model.init_args.loss" in run:
+            assert cli.model.loss == run["model.init_args.loss"]
