@@ -1,0 +1,354 @@
+"""What the upsampler comparison adds to every run: a cheap FID feature network, reconstruction FID, a recorder.
+
+:mod:`gan_upsample.studies.compare` trains every (upsampler, seed) combination with the normal ``fit`` and
+evaluates it with the normal ``test``; these three pieces are stacked onto each run's callbacks:
+
+* :class:`RandomCNN`: a small convolutional network with fixed, seeded random weights, used as the FID
+  feature extractor when Inception's weights are not available (offline) or too slow (CPU). Random-weight
+  networks give features that still separate image distributions (Naeem et al. 2020, "Reliable Fidelity
+  and Diversity Metrics for Generative Models", evaluate random embeddings; Kynkäänniemi et al. 2023,
+  "The Role of ImageNet Classes in Fréchet Inception Distance", show how much Inception's own features
+  matter). Such an FID is a **relative** number for runs measured under the same protocol, never comparable
+  with published (Inception) FIDs; the FID callback marks it in the metric name (``fid_256_randomcnn``).
+* :class:`ReconstructionFID`: FID for paired tasks (DeePSiM autoencoder, colourisation, ...): the
+  reconstructions ``G(task.inputs(y))`` of the first ``num_fake`` images of the split against the split's
+  real images ("rFID"), logged as ``<stage>/rfid_<tag>``. Same protocol, caching and extractor as
+  :class:`~gan_upsample.callbacks.FID`.
+* :class:`StudyRecorder`: training images per second (timed training batches after a warm-up), peak
+  memory of the run (CUDA: ``torch.cuda.max_memory_allocated``; CPU: the peak resident set size of the
+  process, Python and torch included), and at test time a few evaluation images plus the averaged radial
+  power spectra of fakes and reals, so the study can draw its figures without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+
+from gan_upsample.callbacks.fid import FID
+from gan_upsample.callbacks.images import run_dir, to_uint8
+from gan_upsample.metrics.checkerboard import radial_power_spectrum
+
+__all__ = ["RandomCNN", "ReconstructionFID", "StudyRecorder", "TRAIN_RECORD", "EVAL_IMAGES"]
+
+#: File names the recorder writes into the run folder.
+TRAIN_RECORD = "train_record.json"
+EVAL_IMAGES = "eval_images.pt"
+
+
+class RandomCNN(nn.Module):
+    """A fixed random-weight convolutional feature extractor for cheap, offline, relative FID.
+
+    Three ``3x3`` convolution stages (strides 1, 2, 2) with leaky ReLU; the feature vector concatenates the
+    spatial mean of every stage (``sum(widths)`` numbers), so it sees the finest scale (where checkerboard
+    patterns live) as well as coarser structure. The weights are drawn from a private generator seeded by
+    ``seed`` (Kaiming normal), so every process builds the same network and the FID protocol's weight
+    digest is stable. Works for any image size; grey images are replicated to ``in_channels``.
+
+    Args:
+        in_channels: Channels the first convolution takes (grey inputs are replicated to it).
+        widths: Channels of the three stages.
+        seed: Seed of the random weights.
+    """
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, int, int] = (32, 64, 128), seed: int = 0) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.in_channels = in_channels
+        self.stages = nn.ModuleList()
+        cin = in_channels
+        for width, stride in zip(widths, (1, 2, 2)):
+            conv = nn.Conv2d(cin, width, 3, stride=stride, padding=1)
+            nn.init.kaiming_normal_(conv.weight, a=0.2, nonlinearity="leaky_relu", generator=gen)
+            nn.init.normal_(conv.bias, std=0.1, generator=gen)
+            self.stages.append(nn.Sequential(conv, nn.LeakyReLU(0.2)))
+            cin = width
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> RandomCNN:
+        """Always in eval mode (a frozen feature network; there is nothing mode-dependent, but keep it so)."""
+        return super().train(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Images ``(N, C, H, W)`` in ``[-1, 1]`` to features ``(N, sum(widths))``."""
+        if x.shape[1] == 1 and self.in_channels != 1:
+            x = x.expand(-1, self.in_channels, -1, -1)
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x.mean(dim=(-2, -1)))
+        return torch.cat(features, dim=1)
+
+
+class ReconstructionFID(FID):
+    """FID of a paired task's reconstructions ("rFID"), logged as ``<stage>/rfid_<tag>``.
+
+    The fakes are ``pl_module.generate(pl_module.task.inputs(y))`` for the first ``num_fake`` images ``y`` of
+    ``split`` (in order; with several processes each rank reconstructs its own consecutive share); the reals
+    are the first ``num_real`` images of the same split. Protocol, caching, quantisation and feature
+    extractor are those of :class:`~gan_upsample.callbacks.FID` (see there for the arguments); the cache
+    file differs from a GAN FID's because the protocol records ``statistics="rfid"``.
+    """
+
+    name = "rfid"
+
+    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        datamodule = trainer.datamodule
+        if datamodule is None:
+            raise RuntimeError(f"{type(self).__name__} needs the Trainer's datamodule for the real images")
+        if not (hasattr(pl_module, "task") and hasattr(pl_module, "generate")):
+            raise TypeError(
+                f"{type(self).__name__} reconstructs images with `task.inputs` and `generate` (a paired-task "
+                f"module such as DeePSiMModule); {type(pl_module).__name__} has no task. Use FID for GANs."
+            )
+        rank, world = trainer.global_rank, trainer.world_size
+        start = sum(self.num_fake // world + (1 if r < self.num_fake % world else 0) for r in range(rank))
+        images = self._consecutive(datamodule, start)
+
+        def reconstruct(z: Tensor) -> Tensor:
+            # FID.evaluate asks for batches by latent count; the latents' values are not used.
+            y = images(z.shape[0]).to(pl_module.device)
+            return pl_module.generate(pl_module.task.inputs(y))  # type: ignore[operator, union-attr]
+
+        values = self.evaluate(reconstruct, 1, datamodule, pl_module.device, rank, world)
+        for suffix, value in values.items():
+            name = f"{stage}/{self.name}_{self.protocol(datamodule).tag}{suffix}"
+            pl_module.log(name, value, sync_dist=False)
+            if stage == "test":
+                rank_zero_info(f"{name} = {value:.6g}")
+
+    def _consecutive(self, datamodule: Any, start: int) -> Any:
+        """A function ``take(n)`` returning the next ``n`` images of the split, beginning at index ``start``."""
+        batches = iter(self._real_images(datamodule))
+        buffer: list[Tensor] = []
+        skip = [start]
+
+        def take(n: int) -> Tensor:
+            while sum(b.shape[0] for b in buffer) < n:
+                batch = next(batches, None)
+                if batch is None:
+                    raise ValueError(f"the {self.split} split has too few images for num_fake={self.num_fake}")
+                if skip[0]:
+                    dropped = min(skip[0], batch.shape[0])
+                    batch, skip[0] = batch[dropped:], skip[0] - dropped
+                if batch.shape[0]:
+                    buffer.append(batch)
+            joined = torch.cat(buffer)
+            buffer[:] = [joined[n:]] if joined.shape[0] > n else []
+            return joined[:n]
+
+        return take
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process over its whole life, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _proc_status_mb() -> dict[str, float]:
+    """``VmRSS`` (current) and ``VmHWM`` (peak) resident memory in MiB from ``/proc/self/status`` (Linux)."""
+    values = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    values[key] = int(rest.split()[0]) / 1024
+    except (OSError, ValueError, IndexError):
+        return {}
+    return values
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak resident memory (``VmHWM``) to the current one; False where unsupported.
+
+    Writing 5 to ``/proc/self/clear_refs`` does this on Linux since 4.0, so the peak measured afterwards is
+    the peak of what follows, not of the start-up (imports, data loading) before it.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return "VmHWM" in _proc_status_mb()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class StudyRecorder(pl.Callback):
+    """Records a run's training speed and peak memory, and its evaluation images and spectra at test.
+
+    Training: each training batch is timed from ``on_train_batch_start`` to ``on_train_batch_end`` (the
+    whole optimisation step of both networks, without data loading, validation or checkpointing, which are
+    the same for every upsampler), skipping the first ``warmup_batches``; ``train_images_per_s`` is the
+    number of images of the timed batches over their total time. Peak memory: on CUDA
+    ``torch.cuda.max_memory_allocated`` (reset at the start of fit). On CPU the peak resident set size of
+    the process during training (``peak_rss_mb``: Python, torch, model and data included; on Linux the peak
+    is reset at the start of training, elsewhere it is the peak of the whole process, start-up included,
+    see ``rss_peak_scope``) and its growth over the resident memory at the start of training
+    (``peak_rss_increase_mb``: activations, gradients, optimiser state). At the end of training these go to
+    ``<run dir>/train_record.json`` and to the loggers (``study/...``); a fit without training batches (a
+    resumed, already finished run) keeps the earlier file.
+
+    Test: ``<run dir>/eval_images.pt`` holds ``num_images`` fakes and reals (``uint8``) and the averaged
+    radial power spectra (:func:`~gan_upsample.metrics.checkerboard.radial_power_spectrum`) of
+    ``spectrum_samples`` fakes and as many reals. A GAN's fakes come from latents seeded by ``seed`` (the
+    same for every run); a paired task's fakes are the reconstructions of the test images, so fake ``i``
+    belongs to real ``i``.
+
+    Args:
+        warmup_batches: Training batches not timed (allocator warm-up, first-call costs).
+        num_images: Fakes and reals kept for the figures.
+        spectrum_samples: Fakes and reals averaged in the spectra.
+        seed: Seed of the GAN latents.
+    """
+
+    def __init__(
+        self, warmup_batches: int = 10, num_images: int = 64, spectrum_samples: int = 256, seed: int = 0
+    ) -> None:
+        if warmup_batches < 0 or num_images < 1 or spectrum_samples < 2:
+            raise ValueError("StudyRecorder: warmup_batches >= 0, num_images >= 1 and spectrum_samples >= 2")
+        self.warmup_batches = warmup_batches
+        self.num_images = num_images
+        self.spectrum_samples = spectrum_samples
+        self.seed = seed
+        self._start: float | None = None
+        self._seen_batches = 0
+        self._timed_seconds = 0.0
+        self._timed_images = 0
+        self._rss_at_start = 0.0
+        self._peak_reset = False
+        self._fit_started = 0.0
+        self._reals: list[Tensor] = []
+        self._fakes: list[Tensor] = []
+
+    # -- training speed and memory --------------------------------------------------------------------
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        self._seen_batches, self._timed_seconds, self._timed_images = 0, 0.0, 0
+        self._fit_started = time.perf_counter()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        self._rss_at_start = _proc_status_mb().get("VmRSS", _peak_rss_mb())
+        self._peak_reset = _reset_peak_rss()
+        if pl_module.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(pl_module.device)
+
+    def _sync(self, pl_module: pl.LightningModule) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: D102
+        self._sync(pl_module)
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: D102
+        self._sync(pl_module)
+        self._seen_batches += 1
+        if self._start is not None and self._seen_batches > self.warmup_batches:
+            images = batch[0] if isinstance(batch, (list, tuple)) else batch
+            self._timed_seconds += time.perf_counter() - self._start
+            self._timed_images += int(images.shape[0]) * trainer.world_size
+        self._start = None
+
+    def train_record(self, pl_module: pl.LightningModule) -> dict[str, Any]:
+        """The numbers written at the end of training (also usable without a trainer, for tests)."""
+        peak = _proc_status_mb().get("VmHWM", _peak_rss_mb()) if self._peak_reset else _peak_rss_mb()
+        counters = getattr(pl_module, "counters", None)
+        record: dict[str, Any] = {
+            "train_images_per_s": self._timed_images / self._timed_seconds if self._timed_seconds > 0 else None,
+            "timed_batches": max(0, self._seen_batches - self.warmup_batches),
+            "timed_seconds": self._timed_seconds,
+            "fit_seconds": time.perf_counter() - self._fit_started,
+            "g_steps": int(counters.g_steps) if counters is not None else None,
+            "images_seen": int(counters.images_seen) if counters is not None else None,
+            "device": pl_module.device.type,
+            "peak_rss_mb": peak,
+            "peak_rss_increase_mb": peak - self._rss_at_start,
+            "rss_at_train_start_mb": self._rss_at_start,
+            "rss_peak_scope": "training" if self._peak_reset else "process",
+            "peak_cuda_mb": (
+                torch.cuda.max_memory_allocated(pl_module.device) / 2**20 if pl_module.device.type == "cuda" else None
+            ),
+        }
+        return record
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        if not trainer.is_global_zero or trainer.fast_dev_run or self._seen_batches == 0:
+            return
+        record = self.train_record(pl_module)
+        _write_atomic(run_dir(trainer) / TRAIN_RECORD, (json.dumps(record, indent=2) + "\n").encode())
+        numbers = {f"study/{k}": float(v) for k, v in record.items() if isinstance(v, (int, float)) and v is not None}
+        for logger in trainer.loggers:
+            logger.log_metrics(numbers, step=int(record["g_steps"] or trainer.global_step))
+            logger.save()
+
+    # -- evaluation images and spectra ----------------------------------------------------------------
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        self._reals, self._fakes = [], []
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:  # noqa: D102
+        room = self.spectrum_samples - sum(r.shape[0] for r in self._reals)
+        if room <= 0:
+            return
+        y = (batch[0] if isinstance(batch, (list, tuple)) else batch)[:room]
+        self._reals.append(y.detach().float().cpu())
+        if not hasattr(pl_module, "sample_images"):
+            self._fakes.append(pl_module.generate(pl_module.task.inputs(y)).detach().float().cpu())  # type: ignore[operator, union-attr]
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        if not trainer.is_global_zero or trainer.fast_dev_run or not self._reals:
+            return
+        reals = torch.cat(self._reals)
+        if hasattr(pl_module, "sample_images"):
+            kind = "gan"
+            gen = torch.Generator().manual_seed(self.seed)
+            fakes = []
+            for n in torch.arange(reals.shape[0]).split(64):
+                z = torch.randn(len(n), pl_module.latent_dim, generator=gen).to(pl_module.device)  # type: ignore[arg-type]
+                fakes.append(pl_module.sample_images(z).detach().float().cpu())  # type: ignore[operator]
+            fake = torch.cat(fakes)
+        else:
+            kind = "paired"
+            fake = torch.cat(self._fakes)
+        self._reals, self._fakes = [], []
+        blob = {
+            "kind": kind,
+            "fakes": to_uint8(fake[: self.num_images]),
+            "reals": to_uint8(reals[: self.num_images]),
+            "spectrum_fake": radial_power_spectrum(fake).double(),
+            "spectrum_real": radial_power_spectrum(reals).double(),
+            "spectrum_samples": int(fake.shape[0]),
+            "image_size": tuple(fake.shape[-2:]),
+        }
+        path = run_dir(trainer) / EVAL_IMAGES
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            torch.save(blob, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
