@@ -104,7 +104,17 @@ _COLUMNS = [
     ("peak_rss_mb", "peak RSS (MB)", ".0f"),
     ("peak_rss_increase_mb", "RSS growth in training (MB)", ".0f"),
 ]
-_TRAIN_KEYS = ("train_images_per_s", "peak_rss_mb", "peak_rss_increase_mb", "peak_cuda_mb", "g_steps", "fit_seconds")
+_TRAIN_KEYS = (
+    "train_images_per_s",
+    "peak_rss_mb",
+    "peak_rss_increase_mb",
+    "peak_cuda_mb",
+    "g_steps",
+    "fit_seconds",
+    "cpu_utilisation",
+    "torch_threads",
+    "steal_seconds",
+)
 
 
 class StudyError(ValueError):
@@ -337,7 +347,7 @@ def run_overrides(
     """The ``study_overrides.yaml`` of one run: seed, loggers, callbacks, validation and budget."""
     loggers: list[dict[str, Any]] = [
         {
-            "class_path": "lightning.pytorch.loggers.CSVLogger",
+            "class_path": "gan_upsample.loggers.ResumableCSVLogger",
             "init_args": {"save_dir": str(out / "runs"), "name": name, "version": f"seed{seed}"},
         }
     ]
@@ -571,6 +581,24 @@ def _notes(results: Sequence[dict[str, Any]], base: Path, seeds: Sequence[int]) 
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}, "
         f"device {first.get('device', '?')}.",
     ]
+    use = sorted(r["cpu_utilisation"] for r in results if r.get("cpu_utilisation"))
+    if use:
+        median = use[len(use) // 2]
+        slow = [
+            f"{r['upsampler']} seed {r['seed']} ({r['cpu_utilisation']:.2f})"
+            for r in results
+            if (r.get("cpu_utilisation") and r["cpu_utilisation"] < 0.75 * median)
+            or (r.get("steal_seconds") or 0) > 0.1 * (r.get("fit_seconds") or math.inf)
+        ]
+        lines.append(
+            f"CPU use during training: median {median:.2f} CPU-seconds per second."
+            + (
+                " Runs that shared the cores with other processes or guests (CPU use in brackets; their train "
+                f"images/s are too low): {', '.join(slow)}."
+                if slow
+                else ""
+            )
+        )
     return "\n".join(f"- {line}" for line in lines) + "\n"
 
 
@@ -797,13 +825,22 @@ def _fit_process(args: list[str], log: Path) -> int:
     with open(log, "a") as f:
         f.write(f"\n$ {sys.executable} -m gan_upsample.studies.fit_and_test {' '.join(args)}\n")
         f.flush()
-        return subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "gan_upsample.studies.fit_and_test", *args],
             stdout=f,
             stderr=subprocess.STDOUT,
             env=env,
-            check=False,
-        ).returncode
+        )
+        try:
+            return proc.wait()
+        except BaseException:
+            # Interrupted (Ctrl-C): stop the run too, so that no orphan keeps writing into the run folder.
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
 
 
 def _same_settings(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[str]:
@@ -889,7 +926,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name; ``None`` reads the command line.
 
     Returns:
-        0 when every requested run finished, 1 when some failed (they are listed), 2 for a usage error.
+        0 when every requested run finished, 1 when some failed (they are listed), 2 for a usage error,
+        130 when interrupted.
     """
     parser = build_parser()
     args, extra = parser.parse_known_args(None if argv is None else list(argv))
@@ -898,6 +936,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StudyError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: run the same command again to continue (finished runs are kept; an interrupted run "
+            "resumes from its last.ckpt when the base saves one)",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def _check_arguments(args: argparse.Namespace, extra: list[str]) -> None:

@@ -158,6 +158,22 @@ def _peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def _cpu_seconds() -> float:
+    """User plus system CPU time of this process so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _steal_seconds() -> float | None:
+    """CPU time the hypervisor gave to other guests, summed over all CPUs (Linux ``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" and len(fields) > 8 else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _proc_status_mb() -> dict[str, float]:
     """``VmRSS`` (current) and ``VmHWM`` (peak) resident memory in MiB from ``/proc/self/status`` (Linux)."""
     values = {}
@@ -210,7 +226,9 @@ class StudyRecorder(pl.Callback):
     the process during training (``peak_rss_mb``: Python, torch, model and data included; on Linux the peak
     is reset at the start of training, elsewhere it is the peak of the whole process, start-up included,
     see ``rss_peak_scope``) and its growth over the resident memory at the start of training
-    (``peak_rss_increase_mb``: activations, gradients, optimiser state). At the end of training these go to
+    (``peak_rss_increase_mb``: activations, gradients, optimiser state). ``cpu_utilisation`` (process CPU seconds
+    per second of training) tells an undisturbed run (about the thread count) from one that shared the cores
+    with other processes. At the end of training these go to
     ``<run dir>/train_record.json`` and to the loggers (``study/...``); a fit without training batches (a
     resumed, already finished run) keeps the earlier file.
 
@@ -242,6 +260,9 @@ class StudyRecorder(pl.Callback):
         self._timed_images = 0
         self._rss_at_start = 0.0
         self._peak_reset = False
+        self._train_started = time.perf_counter()
+        self._cpu_at_start = 0.0
+        self._steal_at_start: float | None = None
         self._fit_started = 0.0
         self._reals: list[Tensor] = []
         self._fakes: list[Tensor] = []
@@ -252,6 +273,8 @@ class StudyRecorder(pl.Callback):
         self._fit_started = time.perf_counter()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        self._train_started, self._cpu_at_start = time.perf_counter(), _cpu_seconds()
+        self._steal_at_start = _steal_seconds()
         self._rss_at_start = _proc_status_mb().get("VmRSS", _peak_rss_mb())
         self._peak_reset = _reset_peak_rss()
         if pl_module.device.type == "cuda":
@@ -278,6 +301,7 @@ class StudyRecorder(pl.Callback):
         """The numbers written at the end of training (also usable without a trainer, for tests)."""
         peak = _proc_status_mb().get("VmHWM", _peak_rss_mb()) if self._peak_reset else _peak_rss_mb()
         counters = getattr(pl_module, "counters", None)
+        wall = time.perf_counter() - self._train_started
         record: dict[str, Any] = {
             "train_images_per_s": self._timed_images / self._timed_seconds if self._timed_seconds > 0 else None,
             "timed_batches": max(0, self._seen_batches - self.warmup_batches),
@@ -286,6 +310,14 @@ class StudyRecorder(pl.Callback):
             "g_steps": int(counters.g_steps) if counters is not None else None,
             "images_seen": int(counters.images_seen) if counters is not None else None,
             "device": pl_module.device.type,
+            # CPU seconds of this process per second of training: about torch's thread count when it ran
+            # undisturbed, less when other processes took the cores (then the images/s are pessimistic).
+            "cpu_utilisation": (_cpu_seconds() - self._cpu_at_start) / wall if wall > 0 else None,
+            "torch_threads": torch.get_num_threads(),
+            # Machine-wide CPU time a hypervisor took for other guests during training (a noisy neighbour).
+            "steal_seconds": (steal - self._steal_at_start)
+            if (steal := _steal_seconds()) is not None and self._steal_at_start is not None
+            else None,
             "peak_rss_mb": peak,
             "peak_rss_increase_mb": peak - self._rss_at_start,
             "rss_at_train_start_mb": self._rss_at_start,

@@ -80,6 +80,7 @@ def test_study_trains_each_upsampler_then_skips_finished_runs(tmp_path: Path, ca
         for key in ("fid_32_randomcnn", "spectral_excess_db", "phase_imbalance", "train_images_per_s", "peak_rss_mb"):
             assert math.isfinite(float(row[key])), (row["upsampler"], key, row[key])
         assert float(row["train_images_per_s"]) > 0 and float(row["peak_rss_mb"]) > 100
+        assert float(row["cpu_utilisation"]) > 0
         assert int(float(row["g_steps"])) == 4  # the pass-through option reached fit
     summary = (out / "summary.md").read_text()
     assert "resize_conv" in summary and "transposed_conv_k3" in summary and "RandomCNN" in summary
