@@ -626,7 +626,9 @@ def draw_samples(
     Args:
         columns: ``(label, uint8 images (N, C, H, W))``; the first is the real images. For ``paired`` tasks
             image ``i`` of every column shows the same test image, and all columns zoom on the same window.
-        kind: ``gan`` (each column zooms on its own window) or ``paired``.
+        kind: ``gan``: each column zooms on its window with the most local energy at the (pi, pi) frequency
+            (the checkerboard's); ``paired``: all zoom on the window where a reconstruction exceeds its target's
+            (pi, pi) energy the most.
         path: PNG to write.
         title: Figure title.
         grid: Images per grid (a square number looks best).
@@ -641,7 +643,10 @@ def draw_samples(
     window = max(4, min(h, w) // 4)
     energies = [_nyquist_energy(imgs[:n], window) for _, imgs in columns]
     if kind == "paired":
-        shared = _best_window(torch.stack(energies[1:] or energies).sum(0))
+        # Where some upsampler's reconstruction has the most (pi, pi) energy beyond its target's: an artifact,
+        # not an edge of the photograph. Every column zooms on that window of the same test image.
+        excess = [(e - energies[0]).clamp_min(0) for e in energies[1:]] or energies
+        shared = _best_window(torch.stack(excess).amax(0))
         spots = [shared] * len(columns)
     else:
         spots = [_best_window(e) for e in energies]
@@ -769,13 +774,13 @@ def _draw_figures(out: Path, rows: Sequence[dict[str, Any]]) -> None:
     kind = first["kind"]
     columns = [("real (targets)" if kind == "paired" else "real", first["reals"])]
     columns += [(name, blobs[0]["fakes"]) for name, blobs in by_name.items()]
-    what = "reconstructions of the same test images" if kind == "paired" else "samples from the same latents"
-    draw_samples(
-        columns,
-        kind,
-        out / "samples.png",
-        f"{out.name}: {what}, first seed of each (zoom: nearest neighbour, window with the most (pi, pi) energy)",
-    )
+    if kind == "paired":
+        what = "reconstructions of the same test images"
+        zoom = "the window where a reconstruction's (pi, pi) energy most exceeds the target's"
+    else:
+        what, zoom = "samples from the same latents", "each grid's window with the most (pi, pi) energy"
+    title = f"{out.name}: {what}, first seed of each (zoom, nearest neighbour: {zoom})"
+    draw_samples(columns, kind, out / "samples.png", title)
     spectra = [(name, torch.stack([b["spectrum_fake"] for b in blobs]).mean(0)) for name, blobs in by_name.items()]
     counts = sorted({len(b) for b in by_name.values()})
     seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
@@ -790,10 +795,10 @@ def _draw_figures(out: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 
 # --------------------------------------------------------------------------------------------- main loop
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "compare_upsamplers.py") -> argparse.ArgumentParser:
     """The study's argument parser; unknown ``--key=value`` arguments are passed to every ``fit``."""
     p = argparse.ArgumentParser(
-        prog="compare_upsamplers",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
@@ -919,17 +924,18 @@ def _run_one(
     return None, seconds
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "compare_upsamplers.py") -> int:
     """Run (or continue) a study and write its report.
 
     Args:
         argv: Arguments without the program name; ``None`` reads the command line.
+        prog: Program name shown in ``--help`` and usage errors (e.g. ``python -m gan_upsample study``).
 
     Returns:
         0 when every requested run finished, 1 when some failed (they are listed), 2 for a usage error,
         130 when interrupted.
     """
-    parser = build_parser()
+    parser = build_parser(prog)
     args, extra = parser.parse_known_args(None if argv is None else list(argv))
     try:
         return _study(args, extra)

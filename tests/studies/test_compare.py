@@ -268,3 +268,12 @@ def test_script_entry_point_shows_help() -> None:
     script = Path(__file__).parents[2] / "scripts" / "compare_upsamplers.py"
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "--upsamplers" in done.stdout and "--fid_extractor" in done.stdout
+
+
+def test_zoom_window_finds_a_checkerboard_patch() -> None:
+    images = torch.full((3, 3, 16, 16), 100, dtype=torch.uint8)
+    images[:, :, 4:12, 4:12] = 200  # an edge-free bright square: little (pi, pi) energy inside
+    checker = (torch.arange(4)[:, None] + torch.arange(4)[None, :]) % 2 * 60
+    images[1, :, 9:13, 2:6] += checker.to(torch.uint8)
+    k, y, x = compare._best_window(compare._nyquist_energy(images, 4))
+    assert k == 1 and abs(y - 9) <= 1 and abs(x - 2) <= 1  # on the patch (its border also responds)
