@@ -37,9 +37,10 @@ error (mixing budgets in one table would be wrong): use another ``--out`` or del
 
 Outputs in ``<out>``: ``results.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (per upsampler,
 mean ± standard deviation over seeds; the FID column names its protocol), ``samples.png`` (a grid of
-samples per upsampler side by side, with a nearest-neighbour zoom of the window with the most energy at the
-(pi, pi) frequency below each) and ``spectra.png`` (averaged radial power spectra of each upsampler's fakes
-against the reals). ``--report_only`` rebuilds them from the finished runs without training.
+samples per upsampler side by side, with a nearest-neighbour zoom below each: of the window with the most
+energy at the (pi, pi) frequency, or for paired tasks where a reconstruction exceeds its target's the most)
+and ``spectra.png`` (averaged radial power spectra of each upsampler's fakes against the reals).
+``--report_only`` rebuilds them from the finished runs without training.
 """
 
 from __future__ import annotations
@@ -563,8 +564,10 @@ def _notes(results: Sequence[dict[str, Any]], base: Path, seeds: Sequence[int]) 
         "none": "FID: not computed.",
     }.get(extractor, f"FID features: {extractor}")
     lines = [
-        f"Base config `{base}`; seeds {', '.join(map(str, seeds))}; generator steps per run: "
-        f"{', '.join(map(str, steps)) or '?'}; extra fit arguments: `{' '.join(settings.get('extra', [])) or 'none'}`.",
+        f"Base config `{base}`; seeds {', '.join(map(str, seeds))}; epochs per run: "
+        f"{settings.get('max_epochs') or 'as the base'} ({', '.join(map(str, steps)) or '?'} generator steps); "
+        f"validation during fit: {'on' if ev.get('validate') else 'off'}; extra fit arguments: "
+        f"`{' '.join(settings.get('extra', [])) or 'none'}`.",
         f"{fid} Generated (or reconstructed) images against the test split, quantised to uint8 first.",
         "Checkerboard scores at period 2 (one x2 layer) on the same test images; spectral excess in dB of "
         "period-2 spectral power of fakes over reals (positive: checkerboard).",
@@ -808,7 +811,13 @@ def build_parser(prog: str = "compare_upsamplers.py") -> argparse.ArgumentParser
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (default: 0)")
     p.add_argument("--out", default=None, help="study folder (default: runs/study/<base name>)")
     p.add_argument("--max_epochs", type=int, default=None, help="training epochs of every run (default: the base's)")
-    p.add_argument("--fid_extractor", choices=("randomcnn", "inception", "none"), default="randomcnn")
+    p.add_argument(
+        "--fid_extractor",
+        choices=("randomcnn", "inception", "none"),
+        default="randomcnn",
+        help="FID features: a seeded random-weight CNN (default; offline, relative numbers only), Inception "
+        "(torch-fidelity weights from the torch cache), or no FID",
+    )
     p.add_argument("--fid_images", type=int, default=None, help="FID images (default: the test split, <= 10000)")
     p.add_argument("--fid_seed", type=int, default=0, help="seed of the RandomCNN weights")
     p.add_argument("--fid_cache_dir", default=None, help="cached real statistics (default: ~/.cache/gan_upsample)")
@@ -818,7 +827,7 @@ def build_parser(prog: str = "compare_upsamplers.py") -> argparse.ArgumentParser
     p.add_argument("--warmup_batches", type=int, default=10, help="training batches not timed")
     p.add_argument("--validate", action="store_true", help="keep the base's validation during fit")
     p.add_argument("--wandb", action="store_true", help="also log to W&B, runs grouped by study name")
-    p.add_argument("--wandb_project", default="gan_upsample")
+    p.add_argument("--wandb_project", default="gan_upsample", help="W&B project (with --wandb)")
     p.add_argument("--report_only", action="store_true", help="rebuild tables and figures; train nothing")
     return p
 
