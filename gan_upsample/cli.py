@@ -39,13 +39,14 @@ from gan_upsample.data.datamodules import ImageDataModule
 from gan_upsample.lit.adversarial import AdversarialModule
 from gan_upsample.loggers import define_wandb_summaries, experiment_tags, run_name, wandb_credentials_found
 
-OWN_COMMANDS = ("generate", "checkerboard", "fetch-weights")
+OWN_COMMANDS = ("generate", "checkerboard", "fetch-weights", "study")
 
 EPILOG = f"""Shorthand: --upsampler NAME stands for --config configs/upsampler/NAME.yaml (put it after the experiment).
 Project commands (each has its own --help): {", ".join(OWN_COMMANDS)}.
   generate      write N images from a checkpoint: python -m gan_upsample generate --ckpt_path RUN/checkpoints/last.ckpt
   checkerboard  artifacts of every upsampler at random initialisation (figure + table)
-  fetch-weights download every pretrained weight file into the torch hub cache (run where there is internet)"""
+  fetch-weights download every pretrained weight file into the torch hub cache (run where there is internet)
+  study         compare upsamplers: train every (upsampler, seed) on one experiment, same budget and evaluation"""
 
 
 class RunConfigCallback(SaveConfigCallback):
@@ -349,6 +350,11 @@ def main(argv: list[str] | None = None) -> None:
         argv: Arguments without the program name; ``None`` reads the command line.
     """
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "study":
+        # Not an argparse subcommand: its unknown --key=value options go through to every fit.
+        from gan_upsample.studies.compare import main as study
+
+        raise SystemExit(study(list(args[1:]), prog="python -m gan_upsample study"))
     if args and args[0] in OWN_COMMANDS:
         from gan_upsample.models.comparators import WeightsUnavailableError
 

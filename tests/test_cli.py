@@ -208,3 +208,11 @@ def test_unknown_upsampler_shorthand_lists_the_names(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="pixel_shuffle_icnr") as info:
         main(["fit", *tiny(tmp_path, "--upsampler=pixelshuffle")])
     assert "pixelshuffle" in str(info.value)
+
+
+def test_study_subcommand_reaches_the_upsampler_study(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["study", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "python -m gan_upsample study" in out and "--base" in out and "--seeds" in out
