@@ -364,4 +364,11 @@ def main(argv: list[str] | None = None) -> None:
         except (FileNotFoundError, WeightsUnavailableError) as err:
             raise SystemExit(f"error: {err}") from err
         return
-    GanUpsampleCLI(args=expand_upsampler_option(list(args)))
+    expanded = expand_upsampler_option(list(args))
+    if argv is None:
+        # Expanded in place: LightningCLI warns when given both ``args`` and a command line, and DDP's launcher
+        # starts the other ranks with this sys.argv.
+        sys.argv[1:] = expanded
+        GanUpsampleCLI()
+    else:
+        GanUpsampleCLI(args=expanded)

@@ -24,9 +24,13 @@ def main(argv: list[str] | None = None) -> None:
         argv: ``fit`` arguments without the subcommand; ``None`` reads the command line.
     """
     if argv is None:
-        # LightningCLI warns when it sees the same arguments in sys.argv and in args.
-        argv, sys.argv = sys.argv[1:], sys.argv[:1]
-    cli = GanUpsampleCLI(args=["fit", *argv])
+        # From the command line: hand LightningCLI sys.argv itself (it warns when given both), with ``fit`` in
+        # front; DDP's launcher starts the other ranks with this same sys.argv, "fit" included.
+        given = sys.argv[1:]
+        sys.argv[1:] = given if given[:1] == ["fit"] else ["fit", *given]
+        cli = GanUpsampleCLI()
+    else:
+        cli = GanUpsampleCLI(args=["fit", *argv])
     cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
 
 
