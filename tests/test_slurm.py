@@ -47,18 +47,14 @@ def fake_slurm(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def job(tmp_path: Path, *extra: str) -> list[str]:
+def job(tiny: list[str], *extra: str) -> list[str]:
     return [
         "bash",
         str(SCRIPT),
         str(ROOT / "configs" / "quickstart.yaml"),
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
-        "--model.init_args.generator.init_args.image_size=8",
-        "--model.init_args.generator.init_args.base_channels=4",
-        "--model.init_args.discriminator.init_args.image_size=8",
-        "--model.init_args.discriminator.init_args.base_channels=4",
-        "--data.init_args.image_size=8",
+        *tiny,
         "--data.init_args.num_train=32",
         "--data.init_args.num_val=16",
         "--data.init_args.batch_size=16",
@@ -72,12 +68,12 @@ def test_usage_error_without_a_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_signal_before_time_limit_checkpoints_requeues_and_resumes(tmp_path: Path) -> None:
+def test_signal_before_time_limit_checkpoints_requeues_and_resumes(tmp_path: Path, tiny_quickstart: list[str]) -> None:
     env = fake_slurm(tmp_path)
     run_root = tmp_path / "run"
     last = run_root / "quickstart" / "slurm-4242" / "checkpoints" / "last.ckpt"
     with open(tmp_path / "job1.log", "w") as log:
-        first = subprocess.Popen(job(tmp_path, "--trainer.max_epochs=100000"), env=env, stdout=log, stderr=log)
+        first = subprocess.Popen(job(tiny_quickstart, "--trainer.max_epochs=100000"), env=env, stdout=log, stderr=log)
         trainer_pid = None
         try:
             deadline = time.monotonic() + 180
@@ -103,7 +99,7 @@ def test_signal_before_time_limit_checkpoints_requeues_and_resumes(tmp_path: Pat
     state = torch.load(newest, map_location="cpu", weights_only=False)
     target = state["epoch"] + 2 + state["epoch"] % 2  # even: the quickstart checkpoints every 2nd epoch
     second = subprocess.run(
-        job(tmp_path, f"--trainer.max_epochs={target}"), env=env, capture_output=True, text=True, timeout=240
+        job(tiny_quickstart, f"--trainer.max_epochs={target}"), env=env, capture_output=True, text=True, timeout=240
     )
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"resume: --ckpt_path={newest}" in second.stdout

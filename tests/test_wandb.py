@@ -76,7 +76,7 @@ trainer:
     return path
 
 
-def fit(tmp_path: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+def fit(tmp_path: Path, env: dict[str, str], tiny: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
     args = [
         sys.executable,
         "-m",
@@ -93,11 +93,7 @@ def fit(tmp_path: Path, env: dict[str, str], *extra: str) -> subprocess.Complete
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
         "--trainer.log_every_n_steps=1",
-        "--model.init_args.generator.init_args.image_size=8",
-        "--model.init_args.generator.init_args.base_channels=4",
-        "--model.init_args.discriminator.init_args.image_size=8",
-        "--model.init_args.discriminator.init_args.base_channels=4",
-        "--data.init_args.image_size=8",
+        *tiny,
         "--data.init_args.num_train=64",
         "--data.init_args.num_val=16",
         "--data.init_args.batch_size=16",
@@ -115,9 +111,11 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def test_offline_run_logs_metrics_images_config_and_resumes_the_same_run(tmp_path: Path) -> None:
+def test_offline_run_logs_metrics_images_config_and_resumes_the_same_run(
+    tmp_path: Path, tiny_quickstart: list[str]
+) -> None:
     env = clean_env(tmp_path, WANDB_MODE="offline")
-    fit(tmp_path, env, "--trainer.max_epochs=1")
+    fit(tmp_path, env, tiny_quickstart, "--trainer.max_epochs=1")
     (first,) = (tmp_path / "wandb").glob("offline-run-*")
     run_id = first.name.rsplit("-", 1)[-1]
     data = first / f"run-{run_id}.wandb"
@@ -156,14 +154,18 @@ def test_offline_run_logs_metrics_images_config_and_resumes_the_same_run(tmp_pat
     assert torch.load(last, map_location="cpu", weights_only=False)["gan_upsample"]["wandb_run_id"] == run_id
 
     # Resuming from the checkpoint continues the same W&B run (a second offline folder with the same id).
-    fit(tmp_path, env, "--trainer.max_epochs=2", f"--ckpt_path={last}")
+    fit(tmp_path, env, tiny_quickstart, "--trainer.max_epochs=2", f"--ckpt_path={last}")
     folders = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(folders) == 2 and {f.name.rsplit("-", 1)[-1] for f in folders} == {run_id}
     assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 1
 
 
-def test_without_credentials_the_run_goes_offline_and_says_how_to_log_in(tmp_path: Path) -> None:
-    result = fit(tmp_path, clean_env(tmp_path), "--trainer.max_epochs=1", "--trainer.limit_train_batches=1")
+def test_without_credentials_the_run_goes_offline_and_says_how_to_log_in(
+    tmp_path: Path, tiny_quickstart: list[str]
+) -> None:
+    result = fit(
+        tmp_path, clean_env(tmp_path), tiny_quickstart, "--trainer.max_epochs=1", "--trainer.limit_train_batches=1"
+    )
     assert "wandb login" in result.stderr and "WANDB_MODE=offline" in result.stderr
     assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
 

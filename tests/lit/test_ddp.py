@@ -97,7 +97,7 @@ trainer:
     return path
 
 
-def tiny_ddp(tmp_path: Path, *extra: str) -> list[str]:
+def tiny_ddp(tmp_path: Path, tiny: list[str], *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -113,12 +113,8 @@ def tiny_ddp(tmp_path: Path, *extra: str) -> list[str]:
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
         "--trainer.log_every_n_steps=1",
-        "--model.init_args.generator.init_args.image_size=8",
-        "--model.init_args.generator.init_args.base_channels=4",
-        "--model.init_args.discriminator.init_args.image_size=8",
-        "--model.init_args.discriminator.init_args.base_channels=4",
+        *tiny,
         "--model.init_args.freeze_threshold=0.5",
-        "--data.init_args.image_size=8",
         "--data.init_args.num_train=64",
         "--data.init_args.num_val=16",
         "--data.init_args.batch_size=8",
@@ -129,9 +125,9 @@ def tiny_ddp(tmp_path: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.timeout(300)
-def test_cli_ddp_fit_checkpoints_and_resumes(tmp_path: Path) -> None:
+def test_cli_ddp_fit_checkpoints_and_resumes(tmp_path: Path, tiny_quickstart: list[str]) -> None:
     env = {**os.environ, "MASTER_PORT": str(free_port())}
-    subprocess.run(tiny_ddp(tmp_path, "--trainer.max_epochs=1"), check=True, env=env, timeout=240)
+    subprocess.run(tiny_ddp(tmp_path, tiny_quickstart, "--trainer.max_epochs=1"), check=True, env=env, timeout=240)
     run = tmp_path / "quickstart" / "ddp"
     last = run / "checkpoints" / "last.ckpt"
     state = torch.load(last, map_location="cpu", weights_only=False)
@@ -141,7 +137,10 @@ def test_cli_ddp_fit_checkpoints_and_resumes(tmp_path: Path) -> None:
 
     env["MASTER_PORT"] = str(free_port())
     subprocess.run(
-        tiny_ddp(tmp_path, "--trainer.max_epochs=2", f"--ckpt_path={last}"), check=True, env=env, timeout=240
+        tiny_ddp(tmp_path, tiny_quickstart, "--trainer.max_epochs=2", f"--ckpt_path={last}"),
+        check=True,
+        env=env,
+        timeout=240,
     )
     state = torch.load(last, map_location="cpu", weights_only=False)
     assert state["epoch"] == 1

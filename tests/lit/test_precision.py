@@ -13,7 +13,7 @@ from gan_upsample.cli import GanUpsampleCLI
 ROOT = Path(__file__).parents[2]
 
 
-def tiny_gan(tmp_path: Path, *extra: str) -> list[str]:
+def tiny_gan(tmp_path: Path, tiny: list[str], *extra: str) -> list[str]:
     return [
         "--config",
         str(ROOT / "configs" / "quickstart.yaml"),
@@ -27,11 +27,7 @@ def tiny_gan(tmp_path: Path, *extra: str) -> list[str]:
         "--trainer.log_every_n_steps=1",
         "--trainer.max_epochs=1",
         "--trainer.precision=bf16-mixed",
-        "--model.init_args.generator.init_args.image_size=8",
-        "--model.init_args.generator.init_args.base_channels=4",
-        "--model.init_args.discriminator.init_args.image_size=8",
-        "--model.init_args.discriminator.init_args.base_channels=4",
-        "--data.init_args.image_size=8",
+        *tiny,
         "--data.init_args.num_train=64",
         "--data.init_args.num_val=16",
         "--data.init_args.batch_size=16",
@@ -39,8 +35,8 @@ def tiny_gan(tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
-def test_bf16_and_channels_last_fit_on_cpu(tmp_path: Path) -> None:
-    cli = GanUpsampleCLI(args=["fit", *tiny_gan(tmp_path)])
+def test_bf16_and_channels_last_fit_on_cpu(tmp_path: Path, tiny_quickstart: list[str]) -> None:
+    cli = GanUpsampleCLI(args=["fit", *tiny_gan(tmp_path, tiny_quickstart)])
     model = cli.model
     convs = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs if w.shape[-1] > 1)
