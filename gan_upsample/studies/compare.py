@@ -60,13 +60,14 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+
+from gan_upsample.studies.evaluation import write_atomic
 
 __all__ = [
     "EvalSettings",
@@ -251,7 +252,7 @@ def adapt_fragment(name: str, fragment: Path, base: dict[str, Any], folder: Path
     folder.mkdir(parents=True, exist_ok=True)
     adapted = folder / f"{name}.yaml"
     header = f"# {fragment} without {', '.join(dropped)} (not an argument of {cls.__name__}); written by the study.\n"
-    _write_text(adapted, header + yaml.safe_dump(data, sort_keys=False))
+    write_atomic(adapted, header + yaml.safe_dump(data, sort_keys=False))
     return adapted, [f"{name}: {cls.__name__} has no {', '.join(dropped)}; dropped from the fragment ({adapted})"]
 
 
@@ -394,19 +395,6 @@ def read_test_metrics(metrics_csv: Path) -> dict[str, float]:
                 if key and key.startswith("test/") and value not in (None, ""):
                     values[key.removeprefix("test/")] = float(value)
     return values
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -751,12 +739,12 @@ def write_report(out: Path, rows: Sequence[dict[str, Any]], base: Path, seeds: S
     skip = {"upsampler", "seed", "settings", "device", "rss_peak_scope"}
     # Columns with a value in at least one run (peak_cuda_mb stays out of a CPU study).
     extra = sorted({k for r in rows for k, v in r.items() if k not in skip and k not in keys and v is not None})
-    _write_text(out / "results.csv", _csv_text(rows, ["upsampler", "seed", *keys, *extra]))
+    write_atomic(out / "results.csv", _csv_text(rows, ["upsampler", "seed", *keys, *extra]))
     summary = aggregate(rows, [*keys, *(k for k in ("g_steps", "fit_seconds", "wall_seconds") if k in extra)])
     fields = ["upsampler", "n_seeds", *(f"{k}_{s}" for k in keys for s in ("mean", "sd"))]
-    _write_text(out / "summary.csv", _csv_text(summary, fields))
+    write_atomic(out / "summary.csv", _csv_text(summary, fields))
     table = markdown_table(summary, columns)
-    _write_text(
+    write_atomic(
         out / "summary.md",
         f"# Upsampler comparison: {out.name}\n\n{table}\n{_notes(rows, base, seeds)}"
         "\nFigures: `samples.png` (samples, zoomed windows) and `spectra.png` (radial power spectra).\n",
@@ -929,7 +917,7 @@ def _run_one(
         "metrics": metrics,
         "train": train,
     }
-    _write_text(folder / RESULT, json.dumps(result, indent=2) + "\n")
+    write_atomic(folder / RESULT, json.dumps(result, indent=2) + "\n")
     return None, seconds
 
 
@@ -1038,7 +1026,7 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
     for name in dict.fromkeys(n for n, _, action in plan if action != "skip"):
         probe_file = out / "fragments" / f".preflight_{name}.yaml"
         probe = run_overrides(base_cfg, kind, name, 0, out, settings, 2)
-        _write_text(probe_file, yaml.safe_dump(probe, sort_keys=False))
+        write_atomic(probe_file, yaml.safe_dump(probe, sort_keys=False))
         error, size = preflight(fit_arguments(base, fragments[name], probe_file, extra), test_size=test_size is None)
         probe_file.unlink(missing_ok=True)
         if error:
@@ -1052,7 +1040,7 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
             if settings.fid_extractor != "none" and not 2 <= fid_images <= test_size:
                 raise StudyError(f"FID needs 2 to {test_size} images (the test split's size), got {fid_images}")
 
-    _write_text(
+    write_atomic(
         out / "study.json",
         json.dumps(
             {"argv": sys.argv, "base": str(base), "upsamplers": [n for n, _ in upsamplers], "seeds": args.seeds}
@@ -1076,8 +1064,8 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
             shutil.rmtree(folder)  # an unfinished run without a usable checkpoint starts again
         spec = run_overrides(base_cfg, kind, name, seed, out, settings, fid_images or 2, args.max_epochs, project)
         header = "# Written by gan_upsample.studies.compare for this run.\n"
-        _write_text(folder / OVERRIDES, header + yaml.safe_dump(spec))
-        _write_text(folder / SETTINGS, json.dumps(fingerprints[(name, seed)], indent=2) + "\n")
+        write_atomic(folder / OVERRIDES, header + yaml.safe_dump(spec))
+        write_atomic(folder / SETTINGS, json.dumps(fingerprints[(name, seed)], indent=2) + "\n")
         fit_args = fit_arguments(base, fragments[name], folder / OVERRIDES, extra)
         if action == "resume":
             fit_args.append(f"--ckpt_path={folder / 'checkpoints' / 'last.ckpt'}")

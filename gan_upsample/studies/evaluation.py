@@ -202,12 +202,13 @@ def _reset_peak_rss() -> bool:
     return "VmHWM" in _proc_status_mb()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename: readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -332,7 +333,7 @@ class StudyRecorder(pl.Callback):
         if not trainer.is_global_zero or trainer.fast_dev_run or self._seen_batches == 0:
             return
         record = self.train_record(pl_module)
-        _write_atomic(run_dir(trainer) / TRAIN_RECORD, (json.dumps(record, indent=2) + "\n").encode())
+        write_atomic(run_dir(trainer) / TRAIN_RECORD, json.dumps(record, indent=2) + "\n")
         numbers = {f"study/{k}": float(v) for k, v in record.items() if isinstance(v, (int, float)) and v is not None}
         for logger in trainer.loggers:
             logger.log_metrics(numbers, step=int(record["g_steps"] or trainer.global_step))
