@@ -33,11 +33,11 @@ import gan_upsample.lit  # noqa: F401
 import gan_upsample.models  # noqa: F401
 import gan_upsample.nn.upsamplers  # noqa: F401
 import gan_upsample.strategies  # noqa: F401  (registers strategy: gan_ddp)
-from gan_upsample.callbacks.checkpoint_io import AtomicCheckpointIO
-from gan_upsample.callbacks.images import run_dir
 from gan_upsample.data.datamodules import ImageDataModule
+from gan_upsample.images import run_dir
 from gan_upsample.lit.adversarial import AdversarialModule
 from gan_upsample.loggers import define_wandb_summaries, experiment_tags, run_name, wandb_credentials_found
+from gan_upsample.plugins import AtomicCheckpointIO
 
 OWN_COMMANDS = ("generate", "checkerboard", "fetch-weights", "study")
 
@@ -52,7 +52,7 @@ Project commands (each has its own --help): {", ".join(OWN_COMMANDS)}.
 class RunConfigCallback(SaveConfigCallback):
     """Save the resolved config as ``config.yaml`` in the run folder and give it to W&B as the run config.
 
-    The run folder is :func:`~gan_upsample.callbacks.images.run_dir`: beside the checkpoints for every logger,
+    The run folder is :func:`~gan_upsample.images.run_dir`: beside the checkpoints for every logger,
     also W&B's (``<save_dir>/<project>/<run id>``), where Lightning's own callback would write every W&B run's
     config to the one shared ``save_dir``. W&B also gets the project's metric summaries (FID: minimum, ...).
     """
@@ -126,7 +126,7 @@ def prepare_wandb(init_args: Any, config: Any) -> None:
 class GanUpsampleCLI(LightningCLI):
     """LightningCLI whose model is any :class:`AdversarialModule` and whose data any :class:`ImageDataModule`.
 
-    Checkpoints are written atomically (:class:`~gan_upsample.callbacks.AtomicCheckpointIO`) unless the
+    Checkpoints are written atomically (:class:`~gan_upsample.plugins.AtomicCheckpointIO`) unless the
     configuration chooses a checkpoint plugin of its own.
     """
 
@@ -179,7 +179,7 @@ def generate(args: argparse.Namespace) -> Path:
     """Load a checkpoint and write ``args.num`` PNG images and one grid to ``args.out``."""
     from torchvision.utils import make_grid
 
-    from gan_upsample.callbacks.images import save_png, to_uint8
+    from gan_upsample.images import save_png, to_uint8
 
     ckpt_path = Path(args.ckpt_path)
     if not ckpt_path.is_file():

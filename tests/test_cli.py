@@ -135,8 +135,8 @@ def test_fetch_weights_skips_present_files(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_cli_trainer_writes_checkpoints_atomically(tmp_path: Path) -> None:
-    from gan_upsample.callbacks import AtomicCheckpointIO
     from gan_upsample.cli import GanUpsampleCLI
+    from gan_upsample.plugins import AtomicCheckpointIO
 
     cli = GanUpsampleCLI(args=tiny(tmp_path), run=False)
     assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)

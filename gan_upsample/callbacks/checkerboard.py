@@ -30,7 +30,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from gan_upsample.callbacks.images import log_uint8_image
+from gan_upsample.images import log_uint8_image
 from gan_upsample.metrics.checkerboard import (
     phase_imbalance,
     radial_power_spectrum,

@@ -16,7 +16,7 @@ statistics (feature sum, sum of outer products, count, exactly as torchmetrics s
 once per protocol and written atomically to ``<cache_dir>/<sha256 of the protocol>.pt``; a damaged file or
 one whose stored protocol differs is recomputed with a warning, never trusted.
 
-Both real and fake images are quantised with :func:`~gan_upsample.callbacks.images.to_uint8` before the
+Both real and fake images are quantised with :func:`~gan_upsample.images.to_uint8` before the
 extractor (METHODS.md section 5).
 """
 
@@ -26,7 +26,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -40,7 +39,8 @@ from torchmetrics import Metric
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan_upsample.callbacks.images import to_uint8
+from gan_upsample.files import atomic_open
+from gan_upsample.images import to_uint8
 
 __all__ = ["FID", "FIDProtocol", "KID", "INCEPTION_WEIGHTS_FILE", "inception_weights_path"]
 
@@ -306,16 +306,8 @@ class FID(pl.Callback):
             return None
 
     def _save_cache(self, path: Path, protocol: FIDProtocol, stats: dict[str, torch.Tensor]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save({"protocol": dataclasses.asdict(protocol), **{k: v.cpu() for k, v in stats.items()}}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_open(path) as f:
+            torch.save({"protocol": dataclasses.asdict(protocol), **{k: v.cpu() for k, v in stats.items()}}, f)
 
     def _real_images(self, datamodule: Any) -> Iterable[torch.Tensor]:
         loader = datamodule.val_dataloader() if self.split == "val" else datamodule.test_dataloader()

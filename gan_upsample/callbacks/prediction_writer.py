@@ -9,7 +9,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from gan_upsample.callbacks.images import make_image_grid, save_png, to_uint8
+from gan_upsample.images import make_image_grid, save_png, to_uint8
 
 
 class PredictionWriter(BasePredictionWriter):

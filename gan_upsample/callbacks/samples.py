@@ -12,7 +12,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from gan_upsample.callbacks.images import log_image
+from gan_upsample.images import log_image
 
 __all__ = ["SampleGrid"]
 
@@ -25,7 +25,7 @@ class SampleGrid(pl.Callback):
     Every ``every_n_steps`` generator steps (``pl_module.counters.g_steps``, not Lightning's
     ``global_step``, which counts both optimisers) and once at the end of training, the callback calls
     ``pl_module.sample_images(z)`` and logs the result through
-    :func:`~gan_upsample.callbacks.images.log_image` with the generator step as step: a PNG under
+    :func:`~gan_upsample.images.log_image` with the generator step as step: a PNG under
     ``<run dir>/images/<key>/`` plus the W&B or TensorBoard logger when one is attached.
 
     The LightningModule must provide ``latent_dim: int``, ``counters.g_steps: int`` and

@@ -16,7 +16,7 @@ import torchmetrics
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from gan_upsample.callbacks.images import log_image
+from gan_upsample.images import log_image
 from gan_upsample.lit.adversarial import AdversarialModule
 from gan_upsample.lit.gan import _images
 from gan_upsample.losses.adversarial import discriminator_loss, generator_loss

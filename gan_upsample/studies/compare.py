@@ -67,7 +67,7 @@ from typing import Any
 import torch
 import yaml
 
-from gan_upsample.studies.evaluation import write_atomic
+from gan_upsample.files import write_atomic
 
 __all__ = [
     "EvalSettings",

@@ -28,7 +28,6 @@ import resource
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -37,7 +36,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from gan_upsample.callbacks.fid import FID
-from gan_upsample.callbacks.images import run_dir, to_uint8
+from gan_upsample.files import write_atomic
+from gan_upsample.images import run_dir, to_uint8
 from gan_upsample.metrics.checkerboard import radial_power_spectrum
 
 __all__ = ["RandomCNN", "ReconstructionFID", "StudyRecorder", "TRAIN_RECORD", "EVAL_IMAGES"]
@@ -200,20 +200,6 @@ def _reset_peak_rss() -> bool:
     except OSError:
         return False
     return "VmHWM" in _proc_status_mb()
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename: readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class StudyRecorder(pl.Callback):

@@ -13,8 +13,8 @@ from scipy import linalg
 from torch import nn
 
 from gan_upsample.callbacks.fid import FID, INCEPTION_WEIGHTS_FILE, KID, FIDProtocol
-from gan_upsample.callbacks.images import to_uint8
 from gan_upsample.data import BrightShapesDataModule
+from gan_upsample.images import to_uint8
 from gan_upsample.lit import GANModule
 from gan_upsample.models import DCGANDiscriminator, DCGANGenerator
 

@@ -18,8 +18,8 @@ from torch import nn
 from torch.testing import assert_close
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_upsample.callbacks.images import make_image_grid
 from gan_upsample.callbacks.samples import SampleGrid
+from gan_upsample.images import make_image_grid
 
 LATENT_DIM = 4
 SIZE = 8

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import uuid
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -25,6 +24,8 @@ import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from PIL import Image
 from torchvision.utils import make_grid
+
+from gan_upsample.files import write_atomic
 
 __all__ = ["log_image", "make_image_grid", "run_dir", "save_png", "to_uint8"]
 
@@ -96,20 +97,11 @@ def save_png(grid_uint8_chw: torch.Tensor, path: str | os.PathLike[str]) -> Path
             f"got {grid_uint8_chw.dtype} {tuple(grid_uint8_chw.shape)}"
         )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # PIL rather than torchvision.io, whose PNG encoder is deprecated since torchvision 0.29.
     array = grid_uint8_chw.detach().cpu().permute(1, 2, 0).numpy()
     buffer = io.BytesIO()
     Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, buffer.getvalue())
     return path
 
 

@@ -1,4 +1,4 @@
-"""Checkpoint writing that never leaves a truncated file behind.
+"""Trainer plugins. Checkpoint writing that never leaves a truncated file behind.
 
 A run killed while a checkpoint is being written (pre-emption, out of memory, Ctrl-C) must keep its
 previous checkpoint usable. :class:`AtomicCheckpointIO` serialises into a temporary file next to the
@@ -8,15 +8,12 @@ folder). Lightning's own ``TorchCheckpointIO`` instead buffers the whole checkpo
 it through ``fsspec`` in the system temporary folder, which may sit on another file system (the final
 move is then a plain copy onto the target) and is never fsynced. Use it as a Trainer plugin,
 ``pl.Trainer(plugins=[AtomicCheckpointIO()])``, or in YAML
-``trainer.plugins: [{class_path: gan_upsample.callbacks.AtomicCheckpointIO}]``.
+``trainer.plugins: [{class_path: gan_upsample.plugins.AtomicCheckpointIO}]``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import uuid
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,6 +21,8 @@ from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from gan_upsample.files import atomic_open
 
 __all__ = ["AtomicCheckpointIO"]
 
@@ -60,34 +59,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if not isinstance(fs, LocalFileSystem):
             super().save_checkpoint(checkpoint, path)
             return
-        target = Path(local_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-        log.debug("Saving checkpoint to %s via %s", target, tmp.name)
-        try:
-            # os.open with mode 0o666 lets the umask decide permissions, as for a plain open();
-            # tempfile.mkstemp would leave the checkpoint readable by its owner only.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable; folders cannot be opened for fsync on Windows, where this is skipped."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        log.debug("Saving checkpoint to %s", local_path)
+        with atomic_open(local_path) as f:
+            torch.save(checkpoint, f)

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 from torch.testing import assert_close
 
-from gan_upsample.callbacks.checkpoint_io import AtomicCheckpointIO
+from gan_upsample.plugins import AtomicCheckpointIO
 
 
 def checkpoint(value: float) -> dict[str, Any]:

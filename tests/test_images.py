@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from PIL import Image
 from torch.testing import assert_close
 
-from gan_upsample.callbacks.images import log_image, make_image_grid, save_png, to_uint8
+from gan_upsample.images import log_image, make_image_grid, save_png, to_uint8
 
 
 def read_png(path: Path) -> torch.Tensor:
