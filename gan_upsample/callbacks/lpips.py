@@ -34,7 +34,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.functional.image.lpips import _NoTrainLpips
 from torchvision import models as tvm
 
-from gan_upsample.models.comparators import WeightsUnavailableError, _imagenet_state_dict
+from gan_upsample.models.weights import WeightsUnavailableError, imagenet_state_dict
 
 __all__ = ["LPIPS", "build_lpips_network", "lpips_input"]
 
@@ -85,7 +85,7 @@ def build_lpips_network(net: Literal["alex", "vgg"] = "alex", pretrained_backbon
     state = None
     if pretrained_backbone:
         try:
-            state = _imagenet_state_dict(arch)
+            state = imagenet_state_dict(arch)
         except WeightsUnavailableError as err:
             raise WeightsUnavailableError(
                 f"LPIPS(net={net!r}) needs the ImageNet backbone weights of torchvision's {arch}.\n{err}\n"

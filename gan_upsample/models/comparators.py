@@ -21,124 +21,28 @@ Every comparator
   through the comparator to its input.
 
 Pretrained weights are torchvision's ImageNet weights, taken from the torch hub cache
-(``torch.hub.get_dir()/checkpoints``) or downloaded into it. Without network and without a cached
-file, :class:`WeightsUnavailableError` says which file to put where, or which option to pass instead;
-a comparator never falls back silently to random weights.
+(``torch.hub.get_dir()/checkpoints``) or downloaded into it by :mod:`gan_upsample.models.weights`. Without
+network and without a cached file, :class:`~gan_upsample.models.weights.WeightsUnavailableError` says which
+file to put where, or which option to pass instead; a comparator never falls back silently to random weights.
 """
 
 from __future__ import annotations
 
-import http.client
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
 from torchvision import models as tvm
 
+# Re-exported because gan_upsample.models and tests/callbacks/test_lpips.py still import it from here.
+from gan_upsample.models.weights import WeightsUnavailableError as WeightsUnavailableError
+from gan_upsample.models.weights import imagenet_state_dict
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# torchvision's ImageNet weights of every architecture a comparator is built on.
-_IMAGENET_URLS: dict[str, str] = {
-    "alexnet": tvm.AlexNet_Weights.IMAGENET1K_V1.url,
-    "vgg16": tvm.VGG16_Weights.IMAGENET1K_V1.url,
-    "vgg19": tvm.VGG19_Weights.IMAGENET1K_V1.url,
-}
-
-_NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, http.client.HTTPException)
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained comparator weights are neither in the torch hub cache nor downloadable."""
-
-
-def _cache_path(url: str) -> Path:
-    """Where ``torch.hub.load_state_dict_from_url`` keeps the file of ``url`` (follows ``TORCH_HOME``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
-
-
-def pretrained_weight_files() -> list[tuple[str, str]]:
-    """Every pretrained weight file the comparators can use, with where the torch hub cache expects it.
-
-    Returns:
-        ``(url, cache_path)`` pairs; ``cache_path`` is ``torch.hub.get_dir()/checkpoints/<file name of
-        the URL>`` as resolved now (it follows ``TORCH_HOME``). Copying a file downloaded elsewhere to
-        its ``cache_path`` makes ``weights: imagenet`` work offline.
-    """
-    return [(url, str(_cache_path(url))) for url in _IMAGENET_URLS.values()]
-
-
-def ensure_weights(architectures: Sequence[str] | None = None, progress: bool = True) -> list[Path]:
-    """Download the missing pretrained weight files into the torch hub cache (hash-checked).
-
-    Args:
-        architectures: Names among ``alexnet``, ``vgg16``, ``vgg19``; ``None`` for all of them.
-        progress: Show a download progress bar.
-
-    Returns:
-        The cache paths of the requested files, all present on return.
-
-    Raises:
-        ValueError: An unknown architecture name.
-        WeightsUnavailableError: A file is missing and cannot be downloaded.
-    """
-    names = list(_IMAGENET_URLS) if architectures is None else list(architectures)
-    unknown = [n for n in names if n not in _IMAGENET_URLS]
-    if unknown:
-        raise ValueError(f"unknown architectures {unknown}; valid: {sorted(_IMAGENET_URLS)}")
-    paths = []
-    for name in names:
-        url = _IMAGENET_URLS[name]
-        path = _cache_path(url)
-        if not path.is_file():
-            match = torch.hub.HASH_REGEX.search(path.name)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                torch.hub.download_url_to_file(url, str(path), match.group(1) if match else None, progress=progress)
-            except _NETWORK_ERRORS as err:
-                raise WeightsUnavailableError(_offline_message(name, url, path, err)) from err
-        paths.append(path)
-    return paths
-
-
-def _offline_message(arch: str, url: str, path: Path, err: BaseException) -> str:
-    return (
-        f"The ImageNet weights of {arch} are not in the torch hub cache and could not be downloaded "
-        f"({type(err).__name__}: {err}).\n"
-        f"Either\n"
-        f"  - on a machine with internet, download\n"
-        f"        {url}\n"
-        f"    and put the file {path.name} in the folder\n"
-        f"        {path.parent}\n"
-        f"    i.e. at {path} (torch.hub.get_dir()/checkpoints; set TORCH_HOME to use another cache), or\n"
-        f"  - pass `weights: random` (random weights seeded by `seed`; the paper's random-weight baseline), or\n"
-        f"  - pass `weights: /path/to/state_dict.pth` (a state dict of torchvision's {arch})."
-    )
-
-
-def _imagenet_state_dict(arch: str) -> dict[str, Tensor]:
-    """torchvision's ImageNet state dict of ``arch``, from the torch hub cache or downloaded into it."""
-    url = _IMAGENET_URLS[arch]
-    path = _cache_path(url)
-    cached = path.is_file()
-    try:
-        # Looked up on torch.hub at call time (not imported by name), so tests can patch it.
-        return torch.hub.load_state_dict_from_url(
-            url, progress=True, check_hash=True, map_location="cpu", weights_only=True
-        )
-    except Exception as err:
-        if cached:
-            raise WeightsUnavailableError(
-                f"The cached ImageNet weights of {arch} at {path} could not be read ({type(err).__name__}: {err}). "
-                f"Delete the file and fetch it again from {url}."
-            ) from err
-        if isinstance(err, _NETWORK_ERRORS):
-            raise WeightsUnavailableError(_offline_message(arch, url, path, err)) from err
-        raise
 
 
 def _file_state_dict(weights: str | os.PathLike[str], arch: str) -> dict[str, Tensor]:
@@ -392,7 +296,7 @@ def _state_dict_for(weights: str | os.PathLike[str], arch: str) -> dict[str, Ten
     if weights == "random":
         return None
     if weights == "imagenet":
-        return _imagenet_state_dict(arch)
+        return imagenet_state_dict(arch)
     return _file_state_dict(weights, arch)
 
 

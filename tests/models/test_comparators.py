@@ -19,8 +19,6 @@ from gan_upsample.models.comparators import (
     VGGComparator,
     WeightsUnavailableError,
     comparator_buffer_names,
-    ensure_weights,
-    pretrained_weight_files,
 )
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -313,24 +311,6 @@ def test_offline_error_for_vgg(empty_torch_home: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
     with pytest.raises(WeightsUnavailableError, match="vgg19-dcbb9e9d.pth"):
         VGGComparator(variant="vgg19", weights="imagenet")
-
-
-def test_pretrained_weight_files_follow_torch_home(empty_torch_home: Path) -> None:
-    files = pretrained_weight_files()
-    assert len(files) == 3 and (ALEXNET_URL, str(empty_torch_home / ALEXNET_FILE)) in files
-    for url, path in files:
-        assert Path(path).parent == empty_torch_home and url.endswith("/" + Path(path).name)
-
-
-def test_ensure_weights(empty_torch_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
-    with pytest.raises(WeightsUnavailableError, match=ALEXNET_FILE):
-        ensure_weights(["alexnet"], progress=False)
-    empty_torch_home.mkdir(parents=True, exist_ok=True)
-    (empty_torch_home / ALEXNET_FILE).write_bytes(b"present")
-    assert ensure_weights(["alexnet"], progress=False) == [empty_torch_home / ALEXNET_FILE]
-    with pytest.raises(ValueError, match="vgg16"):
-        ensure_weights(["resnet"])
 
 
 # --- normalisation, input channels ----------------------------------------------------------------------
