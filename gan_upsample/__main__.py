@@ -1,10 +1,58 @@
-"""``python -m gan_upsample``: the command-line entry point."""
+"""``python -m gan_upsample``: the command-line entry point (also the ``gan-upsample`` console script).
+
+The study commands run here, the rest in :func:`gan_upsample.cli.main`:
+
+* ``study``: compare upsamplers (:func:`gan_upsample.studies.compare.main`); its unknown ``--key=value``
+  options go through to every fit, so it is not an argparse subcommand;
+* ``checkerboard``: checkerboard artifacts of every upsampler at random initialisation
+  (:func:`gan_upsample.studies.init_artifacts.main`).
+
+The studies build their runs with :class:`gan_upsample.cli.GanUpsampleCLI`; dispatching them from here rather
+than from :mod:`gan_upsample.cli` keeps the two from importing each other.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+
+
+def checkerboard(argv: list[str]) -> None:
+    """``checkerboard [--out DIR] [--layers N] [--channels C] [--seeds S]``: write ``figure.png`` and ``table.md``.
+
+    Args:
+        argv: The command's arguments, without ``checkerboard``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m gan_upsample checkerboard",
+        description="Checkerboard artifacts of every upsampler at random initialisation (figure + table).",
+    )
+    parser.add_argument("--out", default="runs/checkerboard_at_init", help="output folder (figure.png, table.md)")
+    parser.add_argument("--layers", type=int, default=3, help="x2 layers per stack")
+    parser.add_argument("--channels", type=int, default=64, help="channels of each stack")
+    parser.add_argument("--seeds", type=int, default=5, help="random initialisations to average over")
+    args = parser.parse_args(argv)
+    from gan_upsample.studies.init_artifacts import main as study
+
+    print(study(args.out, layers=args.layers, channels=args.channels, seeds=args.seeds))
+    print(f"figure.png and table.md written to {args.out}/")
+
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line; see ``python -m gan_upsample --help``."""
+    """Run a command; see ``python -m gan_upsample --help``.
+
+    Args:
+        argv: Arguments without the program name; ``None`` reads the command line.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    # The studies are imported only when asked for: every other command starts without them.
+    if args and args[0] == "study":
+        from gan_upsample.studies.compare import main as study
+
+        raise SystemExit(study(args[1:], prog="python -m gan_upsample study"))
+    if args and args[0] == "checkerboard":
+        checkerboard(args[1:])
+        return
     from gan_upsample.cli import main as cli_main
 
     cli_main(argv)

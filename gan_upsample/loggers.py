@@ -1,5 +1,9 @@
 """Loggers: Lightning's, a CSV logger that keeps its history when a run resumes, and W&B run set-up.
 
+The W&B part names a run after its experiment (:func:`run_name`, :func:`experiment_tags`), fixes its id so a
+resumed fit continues the same run, and goes offline instead of prompting when there are no credentials
+(:func:`prepare_wandb`); :func:`define_wandb_summaries` sets the per-metric summaries.
+
 Lightning's ``CSVLogger`` deletes ``metrics.csv`` when its folder already holds files. A run resumed with
 ``--ckpt_path`` into a fixed folder (``make demo``, a requeued SLURM job, ``--trainer.logger.init_args.version``)
 would so lose every metric logged before the interruption. :class:`ResumableCSVLogger` keeps the file and
@@ -12,19 +16,25 @@ from __future__ import annotations
 import csv
 import netrc
 import os
+import secrets
+import string
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import torch
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_warn
 
 __all__ = [
     "ResumableCSVLogger",
     "WANDB_SUMMARIES",
     "define_wandb_summaries",
     "experiment_tags",
+    "prepare_wandb",
     "run_name",
     "wandb_credentials_found",
 ]
@@ -153,3 +163,54 @@ def define_wandb_summaries(run: Any) -> None:
     """Apply :data:`WANDB_SUMMARIES` to a ``wandb`` run (``WandbLogger.experiment``)."""
     for pattern, summary in WANDB_SUMMARIES:
         run.define_metric(pattern, summary=summary)
+
+
+def _wandb_run_id_of(ckpt_path: Any) -> str | None:
+    """The W&B run id a checkpoint was written under (stored by the modules), or ``None``."""
+    if not isinstance(ckpt_path, (str, os.PathLike)) or not Path(ckpt_path).is_file():
+        return None
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    return (checkpoint.get("gan_upsample") or {}).get("wandb_run_id")
+
+
+def prepare_wandb(init_args: Any, config: Any) -> None:
+    """Fill a ``WandbLogger``'s unset arguments from the experiment, before the logger is built.
+
+    Called by the CLI (``GanUpsampleCLI.before_instantiate_classes``) for every ``WandbLogger`` in the config.
+
+    * ``name``: ``<model>-<upsampler>-<data>`` (:func:`run_name`); ``tags``: the same parts
+      and the experiment config's file name.
+    * ``id``: the run id stored in ``ckpt_path`` when resuming (so the resumed fit continues that W&B run),
+      else ``$WANDB_RUN_ID``, else a new one. It is fixed here, at the start of the fit, so it is in the saved
+      ``config.yaml`` and names the run folder (``<save_dir>/<project>/<id>``) from the first step on.
+    * ``offline``: switched on, with a message saying how to log in, when W&B has no credentials and
+      ``WANDB_MODE`` is not set: a run never stops for a login prompt or fails for want of an account.
+
+    Args:
+        init_args: The logger's ``init_args`` (a jsonargparse namespace or dict), changed in place.
+        config: The subcommand's parsed config (with ``as_dict()``): the experiment and ``ckpt_path``.
+    """
+    plain = config.as_dict()
+    if init_args.get("name") is None:
+        init_args["name"] = run_name(plain)
+    if not init_args.get("tags"):
+        tags = list(experiment_tags(plain).values())
+        files = [Path(str(c)).stem for c in (plain.get("config") or [])]
+        init_args["tags"] = ([files[0]] if files else []) + tags
+    if init_args.get("id") is None and init_args.get("version") is None:
+        resumed = _wandb_run_id_of(plain.get("ckpt_path"))
+        if resumed is not None or os.environ.get("WANDB_RUN_ID"):
+            os.environ.setdefault("WANDB_RESUME", "allow")
+        if resumed is None and not os.environ.get("WANDB_RUN_ID"):
+            # W&B's own form of run id: 8 characters from [a-z0-9].
+            resumed = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        init_args["id"] = resumed or os.environ["WANDB_RUN_ID"]
+    mode = os.environ.get("WANDB_MODE", "")
+    if not init_args.get("offline") and mode not in ("offline", "dryrun", "disabled") and not wandb_credentials_found():
+        init_args["offline"] = True
+        rank_zero_warn(
+            "W&B has no credentials here (no WANDB_API_KEY, no entry in ~/.netrc), so this run logs OFFLINE to "
+            f"{init_args.get('save_dir') or '.'}/wandb. To log to the server, run `wandb login` once (or set "
+            "WANDB_API_KEY); to choose offline logging explicitly and silence this message, set WANDB_MODE=offline. "
+            "Upload an offline run later with `wandb sync <save_dir>/wandb/offline-run-*`."
+        )

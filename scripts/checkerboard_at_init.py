@@ -5,9 +5,9 @@
 Same as ``python -m gan_upsample checkerboard``.
 """
 
-from gan_upsample.cli import main
+from gan_upsample.__main__ import checkerboard
 
 if __name__ == "__main__":
     import sys
 
-    main(["checkerboard", *sys.argv[1:]])
+    checkerboard(sys.argv[1:])

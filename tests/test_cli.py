@@ -116,10 +116,13 @@ def test_fetch_weights_offline_error_says_where_to_put_the_file(
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(
-        SystemExit, match=r"could not download alexnet .*copy alexnet-owt-7be5be79.pth to .*checkpoints"
-    ):
+    with pytest.raises(SystemExit) as info:
         main(["fetch-weights", "--only", "alexnet"])
+    message = str(info.value)
+    assert "ImageNet weights of alexnet" in message and "could not be downloaded" in message
+    assert (
+        f"put the file alexnet-owt-7be5be79.pth in the folder\n        {tmp_path / 'hub' / 'checkpoints'}\n" in message
+    )
 
 
 def test_fetch_weights_skips_present_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -193,7 +196,8 @@ def test_predict_writes_pngs_for_a_paired_model(tmp_path: Path) -> None:
 
 
 def test_upsampler_shorthand_stands_for_the_fragment(tmp_path: Path) -> None:
-    from gan_upsample.cli import GanUpsampleCLI, expand_upsampler_option
+    from gan_upsample.cli import GanUpsampleCLI
+    from gan_upsample.fragments import expand_upsampler_option
     from gan_upsample.nn.upsamplers import TransposedConv
 
     args = expand_upsampler_option(tiny(tmp_path, "--upsampler=transposed_conv_k3"))
@@ -204,6 +208,33 @@ def test_upsampler_shorthand_stands_for_the_fragment(tmp_path: Path) -> None:
     assert layer.kernel_size == 3
 
 
+def test_study_commands_point_to_the_entry_point() -> None:
+    with pytest.raises(SystemExit, match="python -m gan_upsample checkerboard"):
+        main(["checkerboard"])
+
+
+def test_entry_point_runs_the_cli_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from gan_upsample.__main__ import main as entry_point
+
+    with pytest.raises(SystemExit) as info:
+        entry_point(["--help"])
+    assert info.value.code == 0
+    assert "fetch-weights" in capsys.readouterr().out
+
+
+def test_cli_imports_nothing_from_the_studies() -> None:
+    """The studies build their runs with GanUpsampleCLI: the CLI must not import them back."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gan_upsample.cli, gan_upsample.__main__; "
+        "print([m for m in sys.modules if m.startswith('gan_upsample.studies')])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_unknown_upsampler_shorthand_lists_the_names(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="pixel_shuffle_icnr") as info:
         main(["fit", *tiny(tmp_path, "--upsampler=pixelshuffle")])
@@ -211,8 +242,10 @@ def test_unknown_upsampler_shorthand_lists_the_names(tmp_path: Path) -> None:
 
 
 def test_study_subcommand_reaches_the_upsampler_study(capsys: pytest.CaptureFixture[str]) -> None:
+    from gan_upsample.__main__ import main as entry_point
+
     with pytest.raises(SystemExit) as info:
-        main(["study", "--help"])
+        entry_point(["study", "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "python -m gan_upsample study" in out and "--base" in out and "--seeds" in out

@@ -1,13 +1,16 @@
-"""ResumableCSVLogger: a run resumed into its own folder keeps the metrics logged before the interruption."""
+"""ResumableCSVLogger keeps a resumed run's earlier metrics; prepare_wandb names, resumes or takes a W&B run offline."""
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
+import pytest
+import torch
 from lightning.pytorch.loggers import CSVLogger
 
-from gan_upsample.loggers import ResumableCSVLogger
+from gan_upsample.loggers import ResumableCSVLogger, prepare_wandb
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -39,3 +42,46 @@ def test_lightnings_csv_logger_would_lose_them(tmp_path: Path) -> None:
     resumed.log_metrics({"loss": 2.0}, step=1)
     resumed.save()
     assert [r["step"] for r in rows(tmp_path / "run" / "v" / "metrics.csv")] == ["1"]
+
+
+class _Config(dict):
+    """The parsed config as prepare_wandb gets it from LightningCLI (only ``as_dict`` is used)."""
+
+    def as_dict(self) -> dict:
+        return dict(self)
+
+
+def test_prepare_wandb_names_the_run_and_resumes_the_checkpoints_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    monkeypatch.delenv("WANDB_RESUME", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"gan_upsample": {"wandb_run_id": "abc12345"}}, ckpt)
+    config = _Config(
+        model={"class_path": "gan_upsample.lit.GANModule"},
+        data={"class_path": "gan_upsample.data.BrightShapesDataModule"},
+        config=["configs/quickstart.yaml"],
+        ckpt_path=str(ckpt),
+    )
+    init_args: dict = {}
+    prepare_wandb(init_args, config)
+    assert init_args == {
+        "name": "GAN-BrightShapes",
+        "tags": ["quickstart", "GANModule", "BrightShapes"],
+        "id": "abc12345",
+    }
+    assert os.environ["WANDB_RESUME"] == "allow"
+    prepare_wandb(other := {}, _Config(model=config["model"]))
+    assert len(other["id"]) == 8 and other["id"] != "abc12345" and "offline" not in other
+
+
+def test_prepare_wandb_goes_offline_without_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    init_args: dict = {"save_dir": str(tmp_path)}
+    with pytest.warns(UserWarning, match="wandb login"):
+        prepare_wandb(init_args, _Config())
+    assert init_args["offline"] is True

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from gan_upsample.cli import main
+from gan_upsample.__main__ import main
 from gan_upsample.studies.init_artifacts import default_variants, draw_figure, format_table, run_study
 
 
