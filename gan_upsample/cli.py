@@ -18,9 +18,8 @@ from typing import Any
 
 import torch
 import yaml
-from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch import Trainer
+from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 # Imported so that LightningCLI resolves short class names (GANModule, ResizeConv, BrightShapesDataModule, ...).
@@ -31,9 +30,8 @@ import gan_upsample.nn.upsamplers  # noqa: F401
 import gan_upsample.strategies  # noqa: F401  (registers strategy: gan_ddp)
 from gan_upsample.data.datamodules import ImageDataModule
 from gan_upsample.fragments import expand_upsampler_option
-from gan_upsample.images import run_dir
 from gan_upsample.lit.adversarial import AdversarialModule
-from gan_upsample.loggers import define_wandb_summaries, prepare_wandb
+from gan_upsample.loggers import RunConfigCallback, prepare_wandb
 from gan_upsample.models.weights import WeightsUnavailableError, fetch_weights, weight_files
 from gan_upsample.plugins import AtomicCheckpointIO
 
@@ -47,35 +45,6 @@ Project commands (each has its own --help): {", ".join(OWN_COMMANDS + STUDY_COMM
   checkerboard  artifacts of every upsampler at random initialisation (figure + table)
   fetch-weights download every pretrained weight file into the torch hub cache (run where there is internet)
   study         compare upsamplers: train every (upsampler, seed) on one experiment, same budget and evaluation"""
-
-
-class RunConfigCallback(SaveConfigCallback):
-    """Save the resolved config as ``config.yaml`` in the run folder and give it to W&B as the run config.
-
-    The run folder is :func:`~gan_upsample.images.run_dir`: beside the checkpoints for every logger,
-    also W&B's (``<save_dir>/<project>/<run id>``), where Lightning's own callback would write every W&B run's
-    config to the one shared ``save_dir``. W&B also gets the project's metric summaries (FID: minimum, ...).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["save_to_log_dir"] = False
-        super().__init__(*args, **kwargs)
-
-    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        folder = run_dir(trainer)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.parser.save(
-            self.config,
-            str(folder / self.config_filename),
-            skip_none=False,
-            overwrite=self.overwrite,
-            multifile=self.multifile,
-        )
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                run = logger.experiment
-                run.config.update(yaml.safe_load(self.parser.dump(self.config, skip_none=False)), allow_val_change=True)
-                define_wandb_summaries(run)
 
 
 class GanUpsampleCLI(LightningCLI):
@@ -106,11 +75,8 @@ class GanUpsampleCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         loggers = config.get("trainer", {}).get("logger")
         for logger in loggers if isinstance(loggers, list) else [loggers]:
-            if (
-                hasattr(logger, "get")
-                and str(logger.get("class_path", "")).endswith("WandbLogger")
-                and logger.get("init_args") is not None
-            ):
+            wandb = hasattr(logger, "get") and str(logger.get("class_path", "")).endswith("WandbLogger")
+            if wandb and logger.get("init_args") is not None:
                 prepare_wandb(logger.init_args, config)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -174,13 +140,11 @@ def generate(args: argparse.Namespace) -> Path:
 
 def _fetch_weights(args: argparse.Namespace) -> None:
     """List the pretrained weight files (``--list``) or download the missing ones into the torch hub cache."""
-    names = [f.name for f in weight_files()]
-    unknown = sorted(set(args.only or ()) - set(names))
+    files = weight_files()
+    unknown = sorted(set(args.only or ()) - {f.name for f in files})
     if unknown:
-        raise SystemExit(f"unknown weight names {unknown}; choose from {names}")
-    for file in weight_files():
-        if args.only and file.name not in args.only:
-            continue
+        raise SystemExit(f"unknown weight names {unknown}; choose from {[f.name for f in files]}")
+    for file in (f for f in files if not args.only or f.name in args.only):
         state = "present" if file.path.is_file() else "missing"
         if not args.list and state == "missing":
             fetch_weights([file.name])

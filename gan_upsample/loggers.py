@@ -2,7 +2,8 @@
 
 The W&B part names a run after its experiment (:func:`run_name`, :func:`experiment_tags`), fixes its id so a
 resumed fit continues the same run, and goes offline instead of prompting when there are no credentials
-(:func:`prepare_wandb`); :func:`define_wandb_summaries` sets the per-metric summaries.
+(:func:`prepare_wandb`); :class:`RunConfigCallback` saves the resolved config in the run folder and hands it,
+with the per-metric summaries (:func:`define_wandb_summaries`), to W&B.
 
 Lightning's ``CSVLogger`` deletes ``metrics.csv`` when its folder already holds files. A run resumed with
 ``--ckpt_path`` into a fixed folder (``make demo``, a requeued SLURM job, ``--trainer.logger.init_args.version``)
@@ -24,13 +25,19 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from lightning.pytorch.loggers import CSVLogger
+import yaml
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_warn
 
+from gan_upsample.images import run_dir
+
 __all__ = [
     "ResumableCSVLogger",
+    "RunConfigCallback",
     "WANDB_SUMMARIES",
     "define_wandb_summaries",
     "experiment_tags",
@@ -214,3 +221,32 @@ def prepare_wandb(init_args: Any, config: Any) -> None:
             "WANDB_API_KEY); to choose offline logging explicitly and silence this message, set WANDB_MODE=offline. "
             "Upload an offline run later with `wandb sync <save_dir>/wandb/offline-run-*`."
         )
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Save the resolved config as ``config.yaml`` in the run folder and give it to W&B as the run config.
+
+    The run folder is :func:`~gan_upsample.images.run_dir`: beside the checkpoints for every logger,
+    also W&B's (``<save_dir>/<project>/<run id>``), where Lightning's own callback would write every W&B run's
+    config to the one shared ``save_dir``. W&B also gets the project's metric summaries (FID: minimum, ...).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["save_to_log_dir"] = False
+        super().__init__(*args, **kwargs)
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        folder = run_dir(trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser.save(
+            self.config,
+            str(folder / self.config_filename),
+            skip_none=False,
+            overwrite=self.overwrite,
+            multifile=self.multifile,
+        )
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                run = logger.experiment
+                run.config.update(yaml.safe_load(self.parser.dump(self.config, skip_none=False)), allow_val_change=True)
+                define_wandb_summaries(run)
