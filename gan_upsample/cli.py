@@ -11,8 +11,8 @@ imports nothing from :mod:`gan_upsample.studies`, which builds its runs with :cl
 from __future__ import annotations
 
 import argparse
-import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -91,51 +91,48 @@ def _find_config(ckpt_path: Path) -> Path:
     for folder in (ckpt_path.parent, ckpt_path.parent.parent):
         if (folder / "config.yaml").is_file():
             return folder / "config.yaml"
-    raise FileNotFoundError(
-        f"no config.yaml beside {ckpt_path} or in its run folder; pass the run's config with --config"
-    )
+    raise FileNotFoundError(f"no config.yaml beside {ckpt_path} or in its run folder; pass it with --config")
 
 
 def generate(args: argparse.Namespace) -> Path:
-    """Load a checkpoint and write ``args.num`` PNG images and one grid to ``args.out``."""
-    from torchvision.utils import make_grid
+    """Write ``args.num`` images from a checkpoint to ``args.out`` (``00000.png``, ... and ``grid.png``).
 
-    from gan_upsample.images import save_png, to_uint8
-
+    Runs ``Trainer.predict`` (the module's ``predict_step``) with :class:`~gan_upsample.callbacks.PredictionWriter`
+    on one device. An unconditional module (``paired`` false) reads only the batch size of what it is fed, so it
+    gets ``num`` placeholder images of the data's shape; its latents are seeded by ``--seed`` plus the batch
+    index, so the images depend on ``--seed`` and ``--batch_size`` only. A paired module (DeePSiM) predicts from
+    the first ``num`` images of the data module's predict set.
+    """
     ckpt_path = Path(args.ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist")
     config = Path(args.config) if args.config else _find_config(ckpt_path)
-    # Keep what builds the model; fit's own options (ckpt_path, weights_only, ...) don't apply here.
-    settings = {k: v for k, v in yaml.safe_load(config.read_text()).items() if k in ("model", "data", "trainer")}
-    cli = GanUpsampleCLI(
-        args=["--config", yaml.safe_dump(settings), "--trainer.logger=false", "--trainer.callbacks=null"],
-        run=False,
-        save_config_callback=None,
-    )
-    model = cli.model
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    model.load_state_dict(checkpoint["state_dict"])
-    if not hasattr(model, "sample_images"):
-        raise TypeError(f"{type(model).__name__} does not generate from latents; use predict for paired tasks")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    noise = torch.Generator().manual_seed(args.seed)
-    images = []
-    for start in range(0, args.num, args.batch_size):
-        n = min(args.batch_size, args.num - start)
-        z = torch.randn(n, model.latent_dim, generator=noise)
-        images.append(model.sample_images(z).cpu())
-    batch = torch.cat(images)
-    pixels = to_uint8(batch)
-    for i, image in enumerate(pixels):
-        save_png(image, out / f"{i:05d}.png")
-    save_png(
-        to_uint8(make_grid(batch, nrow=args.nrow or math.ceil(math.sqrt(len(batch))), value_range=(-1, 1))),
-        out / "grid.png",
-    )
-    print(f"wrote {len(batch)} images and grid.png to {out}/")
-    return out
+    # Only what builds the model and the data: the run's trainer (devices, plugins, limits) and fit's own
+    # options (ckpt_path, ...) don't apply here.
+    settings = {k: v for k, v in yaml.safe_load(config.read_text()).items() if k in ("model", "data")}
+    writer = {"output_dir": str(args.out), "grid_size": args.num, "grid_nrow": args.nrow, "digits": 5}
+    settings["trainer"] = {
+        "logger": False,
+        "devices": 1,
+        "enable_model_summary": False,
+        "enable_checkpointing": False,
+        "callbacks": [{"class_path": "gan_upsample.callbacks.PredictionWriter", "init_args": writer}],
+    }
+    seed = f"--model.init_args.seed={args.seed}"
+    cli = GanUpsampleCLI(args=["--config", yaml.safe_dump(settings), seed], run=False, save_config_callback=None)
+    if cli.model.paired:
+        cli.datamodule.setup("predict")
+        inputs = torch.cat(list(cli.datamodule.predict_dataloader()))[: args.num]
+    else:
+        # A view of one zero image: N placeholders without N images' memory.
+        inputs = torch.zeros(1, *cli.datamodule.image_shape).expand(args.num, -1, -1, -1)
+    loader = torch.utils.data.DataLoader(inputs, batch_size=args.batch_size)
+    with warnings.catch_warnings():
+        # The run's callbacks (sample grids, checkpoints) are left out on purpose: only the writer belongs here.
+        warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks")
+        cli.trainer.predict(cli.model, dataloaders=loader, ckpt_path=ckpt_path, return_predictions=False)
+    print(f"wrote {len(inputs)} images and grid.png to {args.out}/")
+    return Path(args.out)
 
 
 def _fetch_weights(args: argparse.Namespace) -> None:

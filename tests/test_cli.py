@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -63,9 +64,18 @@ def test_fit_saves_config_then_generate_writes_pngs(tmp_path: Path) -> None:
     out = tmp_path / "generated"
     main(["generate", "--ckpt_path", str(ckpt), "--num", "10", "--out", str(out), "--batch_size", "4"])
     pngs = sorted(out.glob("0*.png"))
-    assert len(pngs) == 10
+    assert [p.name for p in pngs] == [f"{i:05d}.png" for i in range(10)]
     assert Image.open(pngs[0]).size == (8, 8)
-    assert (out / "grid.png").is_file()
+    # The project's grid: square (4 x 3 images of 8 px), padded black like every other grid.
+    grid = np.asarray(Image.open(out / "grid.png"))
+    assert grid.shape == (3 * 10 + 2, 4 * 10 + 2, 3) and not grid[:2].any() and not grid[:, :2].any()
+
+    # Deterministic: the same seed and batch size give the same images, another seed others.
+    again, other = tmp_path / "again", tmp_path / "other"
+    main(["generate", "--ckpt_path", str(ckpt), "--num", "10", "--out", str(again), "--batch_size", "4"])
+    main(["generate", "--ckpt_path", str(ckpt), "--num", "4", "--out", str(other), "--seed", "1", "--batch_size", "4"])
+    assert all(p.read_bytes() == (again / p.name).read_bytes() for p in pngs)
+    assert (other / "00000.png").read_bytes() != pngs[0].read_bytes()
 
 
 def test_swap_upsampler_by_short_name(tmp_path: Path) -> None:
@@ -193,6 +203,12 @@ def test_predict_writes_pngs_for_a_paired_model(tmp_path: Path) -> None:
     )
     assert len(list(out.glob("0*.png"))) == 6
     assert (out / "grid.png").is_file()
+
+    # generate runs the same predict machinery on the first --num images of the data module's predict set.
+    generated = tmp_path / "generated"
+    main(["generate", "--ckpt_path", str(ckpt), "--num", "5", "--out", str(generated), "--batch_size", "2"])
+    assert sorted(p.name for p in generated.glob("0*.png")) == [f"{i:05d}.png" for i in range(5)]
+    assert all((generated / f"{i:05d}.png").read_bytes() == (out / f"{i:08d}.png").read_bytes() for i in range(5))
 
 
 def test_upsampler_shorthand_stands_for_the_fragment(tmp_path: Path) -> None:

@@ -15,15 +15,25 @@ from gan_upsample.images import make_image_grid, save_png, to_uint8
 class PredictionWriter(BasePredictionWriter):
     """Save every predicted image (``(N, C, H, W)`` in [-1, 1]) as ``<output_dir>/<index>.png`` and a grid.
 
+    The one image writer of ``predict`` and ``generate``: pixels by :func:`~gan_upsample.images.to_uint8`, the grid
+    by :func:`~gan_upsample.images.make_image_grid`, files by :func:`~gan_upsample.images.save_png`.
+
     Args:
         output_dir: Folder for the PNG files (created if missing).
         grid_size: Images in ``grid.png`` (the first ones); 0 writes no grid.
+        grid_nrow: Images per grid row; ``None`` for a square grid.
+        digits: Zero-padded digits of the file names (``00000000.png`` for 8). Rank ``r`` numbers its images
+            from ``r * 10**7``, so ranks never overwrite each other.
     """
 
-    def __init__(self, output_dir: str = "predictions", grid_size: int = 64) -> None:
+    def __init__(
+        self, output_dir: str = "predictions", grid_size: int = 64, grid_nrow: int | None = None, digits: int = 8
+    ) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = Path(output_dir)
         self.grid_size = grid_size
+        self.grid_nrow = grid_nrow
+        self.digits = digits
         self._grid: list[torch.Tensor] = []
         self._written = 0
 
@@ -45,11 +55,12 @@ class PredictionWriter(BasePredictionWriter):
         # Each rank numbers its images from its own offset, so ranks never overwrite each other.
         start = trainer.global_rank * 10**7 + self._written
         for i, image in enumerate(to_uint8(images)):
-            save_png(image, self.output_dir / f"{start + i:08d}.png")
+            save_png(image, self.output_dir / f"{start + i:0{self.digits}d}.png")
         self._written += len(images)
         if len(self._grid) * images.shape[0] < self.grid_size:
             self._grid.append(images)
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.grid_size and self._grid and trainer.is_global_zero:
-            save_png(make_image_grid(torch.cat(self._grid)[: self.grid_size]), self.output_dir / "grid.png")
+            grid = make_image_grid(torch.cat(self._grid)[: self.grid_size], nrow=self.grid_nrow)
+            save_png(grid, self.output_dir / "grid.png")
