@@ -32,7 +32,6 @@ import gan_upsample.data  # noqa: F401
 import gan_upsample.lit  # noqa: F401
 import gan_upsample.models  # noqa: F401
 import gan_upsample.nn.upsamplers  # noqa: F401
-import gan_upsample.strategies  # noqa: F401  (registers strategy: gan_ddp)
 from gan_upsample.data.datamodules import ImageDataModule
 from gan_upsample.images import run_dir
 from gan_upsample.lit.adversarial import AdversarialModule
@@ -195,7 +194,7 @@ def generate(args: argparse.Namespace) -> Path:
     model = cli.model
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     model.load_state_dict(checkpoint["state_dict"])
-    if not hasattr(model, "sample_images"):
+    if model.paired:
         raise TypeError(f"{type(model).__name__} does not generate from latents; use predict for paired tasks")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -203,8 +202,7 @@ def generate(args: argparse.Namespace) -> Path:
     images = []
     for start in range(0, args.num, args.batch_size):
         n = min(args.batch_size, args.num - start)
-        z = torch.randn(n, model.latent_dim, generator=noise)
-        images.append(model.sample_images(z).cpu())
+        images.append(model.fakes_for(torch.empty(n, 0), noise).fakes.cpu())
     batch = torch.cat(images)
     pixels = to_uint8(batch)
     for i, image in enumerate(pixels):
