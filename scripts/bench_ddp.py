@@ -8,7 +8,8 @@ them. The cores are shared fairly: 1 process with 2 threads against 2 processes 
 
 Prints, per setting, the median time per batch, the global throughput (images/s over all processes) and the
 ratio to one process. On a 2-core machine DDP cannot be faster (the same cores do the same work plus the
-all-reduces): the point is its overhead, and that ``strategy: ddp`` fails while ``ddp_find_unused_parameters_true`` trains.
+all-reduces): the point is its overhead, and that ``strategy: ddp`` fails while
+``ddp_find_unused_parameters_true`` trains.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One rank of the DDP tests in ``test_ddp.py``, started as ``torchrun`` would start it (RANK, WORLD_SIZE, ...).
 
 Usage: ``python ddp_worker.py MODE OUT_DIR`` with MODE ``decisions`` (process-consistent decisions
-with rank-local inputs that disagree) or ``deepsim`` (a real 2-rank DeePSiM fit with ``ddp_find_unused_parameters_true``).
+with rank-local inputs that disagree) or ``deepsim`` (a real 2-rank DeePSiM fit with
+``ddp_find_unused_parameters_true``).
 Each rank writes ``OUT_DIR/<mode>_rank<R>.json``.
 """
 
@@ -66,11 +67,11 @@ def decisions(rank: int, out: Path) -> None:
 
 def deepsim(rank: int, out: Path) -> None:
     import lightning.pytorch as pl
+    from lightning.pytorch.strategies import DDPStrategy
 
     from gan_upsample.data import NaturalCropsDataModule
     from gan_upsample.lit.deepsim import DeePSiMModule
     from gan_upsample.models import AlexNetComparator, DeePSiMDiscriminator, EncoderDecoder
-    from lightning.pytorch.strategies import DDPStrategy
 
     pl.seed_everything(0)
     comparator = AlexNetComparator(layers="conv2", weights="random")
