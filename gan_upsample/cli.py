@@ -202,7 +202,7 @@ def generate(args: argparse.Namespace) -> Path:
     images = []
     for start in range(0, args.num, args.batch_size):
         n = min(args.batch_size, args.num - start)
-        images.append(model.fakes_for(torch.empty(n, 0), noise).fakes.cpu())
+        images.append(model.fakes_for(n, noise).fakes.cpu())
     batch = torch.cat(images)
     pixels = to_uint8(batch)
     for i, image in enumerate(pixels):

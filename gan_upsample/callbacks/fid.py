@@ -39,7 +39,7 @@ from torchmetrics import Metric
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan_upsample.callbacks.reals import image_chunks, split_batches
+from gan_upsample.callbacks.reals import counts, image_chunks, split_batches
 from gan_upsample.files import atomic_open
 from gan_upsample.images import to_uint8
 from gan_upsample.lit.adversarial import AdversarialModule
@@ -379,8 +379,7 @@ class FID(pl.Callback):
         The fakes are ``pl_module.fakes_for(real, generator)`` for consecutive chunks of ``batch_size`` images
         of the split (each process its own share, from image ``rank * share`` on), with one generator seeded
         by ``seed + rank``: the same fakes at every evaluation. A paired module generates from those images
-        (so the split needs ``num_fake`` of them); an unconditional one only counts them (the split is
-        cycled if it is shorter).
+        (so the split needs ``num_fake`` of them); an unconditional one is given only the counts.
 
         Args:
             pl_module: The module whose fakes are scored.
@@ -399,9 +398,10 @@ class FID(pl.Callback):
         self._set_real(metric, self._real_stats, rank, world_size)
         gen = torch.Generator().manual_seed(self.seed + rank)
         shares = [self.num_fake // world_size + (1 if r < self.num_fake % world_size else 0) for r in range(world_size)]
-        chunks = image_chunks(
-            datamodule, self.split, shares[rank], self.batch_size, start=sum(shares[:rank]), cycle=not pl_module.paired
-        )
+        if pl_module.paired:
+            chunks = image_chunks(datamodule, self.split, shares[rank], self.batch_size, start=sum(shares[:rank]))
+        else:
+            chunks = counts(shares[rank], self.batch_size)
         with torch.no_grad():
             for real in chunks:
                 metric.update(self._prepare(pl_module.fakes_for(real, gen).fakes), real=False)

@@ -1,14 +1,13 @@
 """Real images of a data module's split, as the evaluation callbacks take them.
 
-The callbacks hand real images to :meth:`~gan_upsample.lit.adversarial.AdversarialModule.fakes_for`: a
-paired module generates from them, an unconditional one reads only their count. These helpers cut a
-split into chunks of a chosen size, starting at a chosen image, so that FID, the sample grid and the
-study see the same images in the same order on every run.
+The callbacks hand real images to :meth:`~gan_upsample.lit.adversarial.AdversarialModule.fakes_for` when
+the module is paired (it generates from them), and only counts when it is not. These helpers cut a split
+(or a count) into chunks of a chosen size, starting at a chosen image, so that FID, the sample grid and
+the study see the same images in the same order on every run.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,9 +22,13 @@ def split_batches(datamodule: Any, split: str) -> Iterator[torch.Tensor]:
     yield from getattr(datamodule, loaders[split])()
 
 
-def image_chunks(
-    datamodule: Any, split: str, total: int, chunk_size: int, start: int = 0, cycle: bool = False
-) -> Iterator[torch.Tensor]:
+def counts(total: int, chunk_size: int) -> Iterator[int]:
+    """``total`` cut into chunks of ``chunk_size`` (the last may be smaller): the batches of an unpaired module."""
+    for start in range(0, total, chunk_size):
+        yield min(chunk_size, total - start)
+
+
+def image_chunks(datamodule: Any, split: str, total: int, chunk_size: int, start: int = 0) -> Iterator[torch.Tensor]:
     """``total`` images of ``split`` from image ``start`` on, in chunks of ``chunk_size`` (the last may be smaller).
 
     Args:
@@ -34,24 +37,11 @@ def image_chunks(
         total: Number of images to yield.
         chunk_size: Images per chunk.
         start: Index of the first image.
-        cycle: Start the split again when it runs out (for unconditional modules, which only count the
-            images); otherwise too short a split is an error.
 
     Raises:
-        ValueError: The split holds fewer than ``start + total`` images and ``cycle`` is off, or none at all.
+        ValueError: The split holds fewer than ``start + total`` images.
     """
-
-    def batches() -> Iterator[torch.Tensor]:
-        rounds = itertools.count() if cycle else range(1)
-        for _ in rounds:
-            empty = True
-            for batch in split_batches(datamodule, split):
-                empty = empty and batch.shape[0] == 0
-                yield batch
-            if empty:
-                return
-
-    source = batches()
+    source = split_batches(datamodule, split)
     skip, remaining = start, total
     buffer: list[torch.Tensor] = []
     held = 0

@@ -24,8 +24,9 @@ class SampleGrid(pl.Callback):
 
     Every ``every_n_steps`` generator steps (``pl_module.counters.g_steps``, not Lightning's ``global_step``,
     which counts both optimisers) and once at the end of training, the callback asks the module's
-    evaluation protocol, ``pl_module.fakes_for(real, generator)``, for the fakes of a fixed batch: the first
-    ``num_samples`` images of the data module's ``split``, with a ``torch.Generator`` seeded by ``seed``
+    evaluation protocol, ``pl_module.fakes_for(real, generator)``, for the fakes of a fixed batch (``num_samples``
+    for an unconditional module; the first ``num_samples`` images of the data module's ``split`` for a paired
+    one), with a ``torch.Generator`` seeded by ``seed``
     (so an unconditional module gets the same latents across runs and resumes, and the global RNG is never
     touched). The grid shows the fakes, or for a paired module one row each of inputs (when displayable),
     outputs and targets. It goes through :func:`~gan_upsample.images.log_image` with the generator step as
@@ -39,8 +40,7 @@ class SampleGrid(pl.Callback):
         nrow: Images per grid row; ``None`` makes the grid as square as possible (paired: ``num_samples``).
         seed: Seed of the latents (or noise) of the grid.
         key: Name of the image series in the loggers and of the PNG folder.
-        split: Split whose first images are the grid's batch (an unconditional module only counts them; the
-            split is cycled if shorter).
+        split: Split whose first images are a paired module's grid batch (an unconditional module needs none).
     """
 
     def __init__(
@@ -87,15 +87,17 @@ class SampleGrid(pl.Callback):
                 f"{type(pl_module).__name__} is not one"
             )
 
-    def grid_batch(self, trainer: pl.Trainer, pl_module: AdversarialModule) -> torch.Tensor:
-        """The fixed real batch of the grid (read once, kept on the CPU)."""
+    def grid_batch(self, trainer: pl.Trainer, pl_module: AdversarialModule) -> torch.Tensor | int:
+        """What the grid's fakes are made from: a count for an unpaired module, else a fixed real batch.
+
+        The real batch (the first ``num_samples`` images of ``split``) is read once and kept on the CPU.
+        """
+        if not pl_module.paired:
+            return self.num_samples
         if self._real is None:
             if trainer.datamodule is None:
-                raise RuntimeError("SampleGrid needs the Trainer's datamodule for the images of its grid")
-            chunks = image_chunks(
-                trainer.datamodule, self.split, self.num_samples, self.num_samples, cycle=not pl_module.paired
-            )
-            self._real = next(chunks)
+                raise RuntimeError("SampleGrid needs the Trainer's datamodule for the images of a paired module's grid")
+            self._real = next(image_chunks(trainer.datamodule, self.split, self.num_samples, self.num_samples))
         return self._real
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -189,15 +189,17 @@ class AdversarialModule(pl.LightningModule):
         """
         raise NotImplementedError
 
-    def fakes_for(self, real: Tensor, generator: torch.Generator | None = None) -> Generated:
+    def fakes_for(self, real: Tensor | int, generator: torch.Generator | None = None) -> Generated:
         """The evaluation fakes for a batch of real images: the one question every evaluation asks.
 
-        Unconditional modules read only ``real.shape[0]`` and draw their latents from ``generator`` (a CPU
-        ``torch.Generator``; ``None`` seeds one with :attr:`seed`), so the same generator state gives the
-        same fakes. Paired modules generate from the batch and return it as ``targets``.
+        Unconditional modules (``paired`` false) need only a count: ``real`` may be the number of fakes
+        wanted, or a batch of which only ``real.shape[0]`` is read. They draw their latents from
+        ``generator`` (a CPU ``torch.Generator``; ``None`` seeds one with :attr:`seed`), so the same
+        generator state gives the same fakes. Paired modules generate from the batch and return it as
+        ``targets``; they reject a count.
 
         Args:
-            real: ``(N, C, H, W)`` real images in ``[-1, 1]`` (on any device).
+            real: ``(N, C, H, W)`` real images in ``[-1, 1]`` (on any device), or ``N``.
             generator: Source of randomness (latents, noise) for reproducible evaluation.
 
         Returns:

@@ -139,8 +139,10 @@ class DeePSiMModule(AdversarialModule):
         x = self.task.inputs(real)
         return self.generator(x), self.task.condition(x)
 
-    def fakes_for(self, real: torch.Tensor, generator: torch.Generator | None = None) -> Generated:
+    def fakes_for(self, real: torch.Tensor | int, generator: torch.Generator | None = None) -> Generated:
         """``G(x)`` (EMA generator when enabled) for the task's input of ``real``, with ``real`` as targets."""
+        if isinstance(real, int):
+            raise TypeError(f"{type(self).__name__} is paired: fakes_for needs a batch of real images, not a count")
         real = real.to(self.device)
         x = self.task.inputs(real)
         return Generated(self.generate(x), targets=real, inputs=self.task.display(x))

@@ -88,10 +88,11 @@ class GANModule(AdversarialModule):
         """``G(z)`` for as many fresh latents as the batch holds; D sees only images."""
         return self.generator(self.sample_latents(real.shape[0])), None
 
-    def fakes_for(self, real: torch.Tensor, generator: torch.Generator | None = None) -> Generated:
-        """``G(z)`` (EMA generator when enabled) for ``real.shape[0]`` latents drawn from ``generator``."""
+    def fakes_for(self, real: torch.Tensor | int, generator: torch.Generator | None = None) -> Generated:
+        """``G(z)`` (EMA generator when enabled) for ``N`` latents from ``generator``; ``real`` is ``N`` or a batch."""
+        n = real if isinstance(real, int) else real.shape[0]
         generator = generator if generator is not None else torch.Generator().manual_seed(self.seed)
-        z = torch.randn(real.shape[0], self.latent_dim, generator=generator)
+        z = torch.randn(n, self.latent_dim, generator=generator)
         return Generated(self.generate(z))
 
     def _eval_step(self, real: torch.Tensor, batch_idx: int, stage: str) -> None:
