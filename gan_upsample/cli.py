@@ -27,7 +27,6 @@ import gan_upsample.data  # noqa: F401
 import gan_upsample.lit  # noqa: F401
 import gan_upsample.models  # noqa: F401
 import gan_upsample.nn.upsamplers  # noqa: F401
-import gan_upsample.strategies  # noqa: F401  (registers strategy: gan_ddp)
 from gan_upsample.data.datamodules import ImageDataModule
 from gan_upsample.fragments import expand_upsampler_option
 from gan_upsample.lit.adversarial import AdversarialModule

@@ -34,9 +34,10 @@ DCGAN-32 ratio predicted from the overhead measured at the small size, ``1 + ove
 On a loaded machine, run-to-run drift of a few percent of a DCGAN-32 step can hide a 5% effect in the
 direct ratio, while at the small size the overhead is half the step and the drift a few tenths of a ms.
 
-By default both sides read batches from an identical ``DataLoader(TensorDataset(images), batch_size,
-shuffle=False)``, so the collation cost is the same on both sides; ``--plain-data list`` instead feeds the
-plain loop the pre-collated tensors directly (Lightning then also pays for the collation).
+By default both sides read batches from an identical ``DataLoader(images, batch_size, shuffle=False)``
+(plain tensors, as every data module of the project yields), so the collation cost is the same on both sides;
+``--plain-data list`` instead feeds the plain loop the pre-collated tensors directly (Lightning then also pays
+for the collation).
 
 ``--breakdown`` adds one more Lightning run per size, with timers around the parts of its step:
 ``training_step`` itself, the ``self.log``/``log_dict`` calls, ``_all_finite`` (stack, isfinite, ``.item()``),
@@ -77,7 +78,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from gan_upsample.lit import GANModule
 from gan_upsample.lit.adversarial import dcgan_adam
@@ -147,7 +148,8 @@ def make_images(size: Size, num_batches: int) -> torch.Tensor:
 
 
 def make_loader(images: torch.Tensor, batch_size: int) -> DataLoader:
-    return DataLoader(TensorDataset(images), batch_size=batch_size, shuffle=False, num_workers=0)
+    # Indexing the tensor gives plain image tensors, so batches are (N, C, H, W) tensors like the data modules'.
+    return DataLoader(images, batch_size=batch_size, shuffle=False, num_workers=0)  # type: ignore[arg-type]
 
 
 # -- plain PyTorch -------------------------------------------------------------------------------------
@@ -160,9 +162,8 @@ def run_plain(
     opt_d = dcgan_adam(discriminator.parameters())
     noise = torch.Generator().manual_seed(SEED)
     stamps = Stamps()
-    for batch in batches:
+    for real in batches:
         stamps.mark()
-        real = batch[0] if isinstance(batch, (list, tuple)) else batch
         n = real.shape[0]
         fake = generator(torch.randn(n, latent_dim, generator=noise))
         real_logits = discriminator(real)

@@ -31,6 +31,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from gan_upsample.images import log_uint8_image
+from gan_upsample.lit.adversarial import AdversarialModule
 from gan_upsample.metrics.checkerboard import (
     phase_imbalance,
     radial_power_spectrum,
@@ -113,30 +114,28 @@ def spectrum_figure(fake: Tensor, real: Tensor, bins: int | None = None, title: 
 class Checkerboard(pl.Callback):
     """Phase imbalance, spectral excess and spectrum distance of the generator's output, with a spectrum plot.
 
-    At the end of each validation (and test) epoch, ``num_samples`` fakes are scored against as many real
-    images of the evaluated loader (those seen by the batches of the epoch, so ``limit_val_batches`` can
-    lower the count; both sets are cut to the same size for the spectral scores):
+        At the end of each validation (and test) epoch, ``num_samples`` fakes are scored against as many real
+        images of the evaluated loader (those seen by the batches of the epoch, so ``limit_val_batches`` can
+        lower the count; both sets are cut to the same size for the spectral scores):
 
-    * a GAN (anything with ``sample_images`` and ``latent_dim``): ``sample_images(z)`` with latents drawn
-      from a generator seeded by ``seed``, so every evaluation sees the same ``z``;
-    * a paired task (anything with ``task.inputs`` and ``generate``, e.g. DeePSiM):
-      ``generate(task.inputs(y))`` for the evaluated batches ``y``.
+    the fakes are the module's evaluation protocol, ``pl_module.fakes_for(y, generator)``, for the evaluated
+        batches ``y`` with one generator seeded by ``seed`` at the start of the epoch: a GAN's latents (the same
+        at every evaluation), a paired task's outputs for those batches. Both use the evaluation (EMA when
+        enabled) generator in eval mode. Under several processes each
+        process scores its own share and the logged scalars are the mean over processes; only global rank 0
+        writes the plot. Sanity-check epochs are skipped.
 
-    Both use the evaluation (EMA when enabled) generator in eval mode. Under several processes each
-    process scores its own share and the logged scalars are the mean over processes; only global rank 0
-    writes the plot. Sanity-check epochs are skipped.
-
-    Args:
-        num_samples: Number of fakes (and at most as many reals) per evaluation.
-        period: Period of the phase imbalance and of the spectral peaks, i.e. the upsampling factor of one
-            layer (2) or of the whole generator.
-        extra_periods: Further periods, e.g. the generator's total factor; logged with a ``_p<p>`` suffix.
-            A period that does not divide the image size is skipped with a warning.
-        seed: Seed of the GAN latents.
-        bins: Rings of the radial spectra; ``None`` for about one frequency step per ring.
-        plot: Write and log the spectrum plot.
-        on_validation: Evaluate at validation epochs.
-        on_test: Evaluate at test epochs.
+        Args:
+            num_samples: Number of fakes (and at most as many reals) per evaluation.
+            period: Period of the phase imbalance and of the spectral peaks, i.e. the upsampling factor of one
+                layer (2) or of the whole generator.
+            extra_periods: Further periods, e.g. the generator's total factor; logged with a ``_p<p>`` suffix.
+                A period that does not divide the image size is skipped with a warning.
+            seed: Seed of the generator handed to ``fakes_for`` (a GAN's latents).
+            bins: Rings of the radial spectra; ``None`` for about one frequency step per ring.
+            plot: Write and log the spectrum plot.
+            on_validation: Evaluate at validation epochs.
+            on_test: Evaluate at test epochs.
     """
 
     def __init__(
@@ -165,36 +164,21 @@ class Checkerboard(pl.Callback):
         self.on_test = on_test
         self._reals: list[Tensor] = []
         self._fakes: list[Tensor] = []
+        self._generator = torch.Generator().manual_seed(seed)
         self.last_plot: Path | None = None
 
     # -- generation -------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _is_gan(pl_module: pl.LightningModule) -> bool:
-        return hasattr(pl_module, "sample_images") and hasattr(pl_module, "latent_dim")
-
-    @staticmethod
-    def _is_paired(pl_module: pl.LightningModule) -> bool:
-        return hasattr(pl_module, "task") and hasattr(pl_module, "generate")
-
-    def sample_fakes(self, pl_module: pl.LightningModule, n: int) -> Tensor:
-        """``n`` GAN samples from latents seeded by ``seed`` (the same every evaluation), on the CPU."""
-        gen = torch.Generator().manual_seed(self.seed)
-        z = torch.randn(n, pl_module.latent_dim, generator=gen).to(pl_module.device)
-        return pl_module.sample_images(z).detach().float().cpu()
-
     def _count(self, parts: list[Tensor]) -> int:
         return sum(p.shape[0] for p in parts)
 
-    def _collect(self, pl_module: pl.LightningModule, batch: Any) -> None:
-        y = batch[0] if isinstance(batch, (list, tuple)) else batch
+    def _collect(self, pl_module: AdversarialModule, y: Tensor) -> None:
         room = self.num_samples - self._count(self._reals)
         if room <= 0:
             return
         y = y[:room]
         self._reals.append(y.detach().float().cpu())
-        if not self._is_gan(pl_module) and self._is_paired(pl_module):
-            self._fakes.append(pl_module.generate(pl_module.task.inputs(y)).detach().float().cpu())
+        self._fakes.append(pl_module.fakes_for(y, self._generator).fakes.detach().float().cpu())
 
     # -- scoring ----------------------------------------------------------------------------------------
 
@@ -227,7 +211,7 @@ class Checkerboard(pl.Callback):
         return out
 
     def evaluate(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str = "val", reals: Tensor | None = None
+        self, trainer: pl.Trainer, pl_module: AdversarialModule, stage: str = "val", reals: Tensor | None = None
     ) -> dict[str, float]:
         """Score the fakes against ``reals`` (default: those collected this epoch), log and plot.
 
@@ -235,7 +219,7 @@ class Checkerboard(pl.Callback):
 
         Args:
             trainer: The trainer (for logging and the run folder).
-            pl_module: A GAN or paired-task module.
+            pl_module: The module (any :class:`~gan_upsample.lit.adversarial.AdversarialModule`).
             stage: Prefix of the logged names, ``"val"`` or ``"test"``.
             reals: Real images in ``[-1, 1]``; ``None`` uses the ones collected from this epoch's batches.
 
@@ -243,31 +227,31 @@ class Checkerboard(pl.Callback):
             The logged scalars, keyed with the stage prefix.
         """
         real = torch.cat(self._reals) if reals is None and self._reals else reals
-        if self._is_gan(pl_module):
-            fake = self.sample_fakes(pl_module, self.num_samples)
-        elif self._fakes:
-            fake = torch.cat(self._fakes)
-        else:
-            self._reals, self._fakes = [], []
+        if not self._fakes:
+            self._reals = []
             return {}
+        fake = torch.cat(self._fakes)
         self._reals, self._fakes = [], []
         metrics = {f"{stage}/{k}": v for k, v in self.scores(fake, real).items()}
         # Each process scored its share: the logged value is the mean over processes.
         pl_module.log_dict(metrics, sync_dist=trainer.world_size > 1)
         if self.plot and real is not None and fake.shape[-2:] == real.shape[-2:] and trainer.is_global_zero:
-            counters = getattr(pl_module, "counters", None)
-            step = int(getattr(counters, "g_steps", trainer.global_step))
+            step = int(pl_module.counters.g_steps)
             figure = spectrum_figure(fake, real, self.bins, title=f"{stage} power spectrum, step {step}")
             self.last_plot = log_figure(trainer, f"{stage}/power_spectrum", figure, step)
         return metrics
 
     # -- hooks ------------------------------------------------------------------------------------------
 
-    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+    def _start(self) -> None:
         self._reals, self._fakes = [], []
+        self._generator = torch.Generator().manual_seed(self.seed)
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        self._start()
 
     def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
-        self._reals, self._fakes = [], []
+        self._start()
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:  # noqa: D102
         if self.on_validation and not trainer.sanity_checking:

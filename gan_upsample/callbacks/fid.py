@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,10 @@ from torchmetrics import Metric
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from gan_upsample.callbacks.reals import counts, image_chunks, split_batches
 from gan_upsample.files import atomic_open
 from gan_upsample.images import to_uint8
+from gan_upsample.lit.adversarial import AdversarialModule
 
 __all__ = ["FID", "FIDProtocol", "KID", "INCEPTION_WEIGHTS_FILE", "inception_weights_path"]
 
@@ -172,8 +174,9 @@ def _default_inception(weights: str | None) -> nn.Module:
 class FID(pl.Callback):
     """Logs FID of generated images against cached real statistics (``val/fid_<tag>``, ``test/fid_<tag>``).
 
-    Fakes come from ``pl_module.sample_images(z)`` (images in ``[-1, 1]``) with latents drawn from a
-    ``torch.Generator`` seeded by ``seed`` (offset by the rank), so each evaluation sees the same latents. With
+    Fakes come from ``pl_module.fakes_for(real, generator)`` (the module's evaluation protocol) for consecutive
+    images of the split, with a ``torch.Generator`` seeded by ``seed`` (offset by the rank), so each evaluation
+    sees the same fakes. For a paired module (DeePSiM) that is the FID of its reconstructions ("rFID"). With
     several processes each rank generates ``num_fake // world_size`` images, torchmetrics sums the states and
     every rank calls compute. Without a cache file every rank extracts the real images itself and rank 0
     writes the file. The metric module lives in this callback, never in the model's checkpoint.
@@ -310,9 +313,7 @@ class FID(pl.Callback):
             torch.save({"protocol": dataclasses.asdict(protocol), **{k: v.cpu() for k, v in stats.items()}}, f)
 
     def _real_images(self, datamodule: Any) -> Iterable[torch.Tensor]:
-        loader = datamodule.val_dataloader() if self.split == "val" else datamodule.test_dataloader()
-        for batch in loader:
-            yield batch[0] if isinstance(batch, (tuple, list)) else batch
+        return split_batches(datamodule, self.split)
 
     def prepare_real(self, datamodule: Any, device: torch.device | str = "cpu", rank: int = 0) -> None:
         """Loads (or computes, then caches) the real statistics of this protocol into the metric."""
@@ -367,8 +368,7 @@ class FID(pl.Callback):
     # ----------------------------------------------------------------- evaluation
     def evaluate(
         self,
-        sample_images: Callable[[torch.Tensor], torch.Tensor],
-        latent_dim: int,
+        pl_module: AdversarialModule,
         datamodule: Any,
         device: torch.device | str = "cpu",
         rank: int = 0,
@@ -376,11 +376,15 @@ class FID(pl.Callback):
     ) -> dict[str, float]:
         """One evaluation outside (or inside) a Trainer.
 
+        The fakes are ``pl_module.fakes_for(real, generator)`` for consecutive chunks of ``batch_size`` images
+        of the split (each process its own share, from image ``rank * share`` on), with one generator seeded
+        by ``seed + rank``: the same fakes at every evaluation. A paired module generates from those images
+        (so the split needs ``num_fake`` of them); an unconditional one is given only the counts.
+
         Args:
-            sample_images: Maps latents ``(N, latent_dim)`` to images in ``[-1, 1]``.
-            latent_dim: Size of a latent vector.
+            pl_module: The module whose fakes are scored.
             datamodule: Source of the real images (split ``self.split``).
-            device: Device of the metric and the latents.
+            device: Device of the metric.
             rank: This process's rank.
             world_size: Number of processes.
 
@@ -393,29 +397,23 @@ class FID(pl.Callback):
         metric.reset()
         self._set_real(metric, self._real_stats, rank, world_size)
         gen = torch.Generator().manual_seed(self.seed + rank)
-        remaining = self.num_fake // world_size + (1 if rank < self.num_fake % world_size else 0)
+        shares = [self.num_fake // world_size + (1 if r < self.num_fake % world_size else 0) for r in range(world_size)]
+        if pl_module.paired:
+            chunks = image_chunks(datamodule, self.split, shares[rank], self.batch_size, start=sum(shares[:rank]))
+        else:
+            chunks = counts(shares[rank], self.batch_size)
         with torch.no_grad():
-            while remaining > 0:
-                n = min(self.batch_size, remaining)
-                z = torch.randn(n, latent_dim, generator=gen).to(device)
-                metric.update(self._prepare(sample_images(z)), real=False)
-                remaining -= n
+            for real in chunks:
+                metric.update(self._prepare(pl_module.fakes_for(real, gen).fakes), real=False)
             value = self._value(metric)
         metric.reset()
         return value
 
-    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+    def _run(self, trainer: pl.Trainer, pl_module: AdversarialModule, stage: str) -> None:
         datamodule = trainer.datamodule
         if datamodule is None:
             raise RuntimeError(f"{type(self).__name__} needs the Trainer's datamodule for the real images")
-        values = self.evaluate(
-            pl_module.sample_images,  # type: ignore[arg-type]
-            int(pl_module.latent_dim),  # type: ignore[arg-type]
-            datamodule,
-            pl_module.device,
-            trainer.global_rank,
-            trainer.world_size,
-        )
+        values = self.evaluate(pl_module, datamodule, pl_module.device, trainer.global_rank, trainer.world_size)
         for suffix, value in values.items():
             name = f"{stage}/{self.name}_{self.protocol(datamodule).tag}{suffix}"
             pl_module.log(name, value, sync_dist=False)

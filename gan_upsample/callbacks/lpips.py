@@ -25,7 +25,7 @@ The metric network lives in the callback, never on the LightningModule, so it is
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import lightning.pytorch as pl
 import torch
@@ -34,6 +34,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.functional.image.lpips import _NoTrainLpips
 from torchvision import models as tvm
 
+from gan_upsample.lit.adversarial import AdversarialModule
 from gan_upsample.models.weights import WeightsUnavailableError, imagenet_state_dict
 
 __all__ = ["LPIPS", "build_lpips_network", "lpips_input"]
@@ -108,11 +109,11 @@ def build_lpips_network(net: Literal["alex", "vgg"] = "alex", pretrained_backbon
 
 
 class LPIPS(pl.Callback):
-    """Mean LPIPS between ``G(task.inputs(y))`` and ``y`` over the validation/test set of a paired task.
+    """Mean LPIPS between a paired module's outputs and their targets over the validation/test set.
 
-    For a :class:`~gan_upsample.lit.DeePSiMModule` (anything with ``task.inputs`` and ``generate``): each
-    validation/test batch ``y`` gives ``y_hat = pl_module.generate(pl_module.task.inputs(y))`` (the
-    evaluation, i.e. EMA when enabled, generator); the per-image LPIPS are averaged over the epoch (and
+    For a paired module (``pl_module.paired``, e.g. :class:`~gan_upsample.lit.DeePSiMModule`): each
+    validation/test batch ``y`` gives ``out = pl_module.fakes_for(y)`` (the evaluation, i.e. EMA when enabled,
+    generator), scored as LPIPS(``out.fakes``, ``out.targets``); the per-image LPIPS are averaged over the epoch (and
     over processes) and logged once as ``<stage>/lpips_<net>`` (``<stage>/lpips_<net>-random`` for a
     random backbone). Sanity-check batches are skipped.
 
@@ -126,7 +127,7 @@ class LPIPS(pl.Callback):
 
     Raises:
         ValueError: If ``net`` is not ``"alex"`` or ``"vgg"``.
-        TypeError: At setup, if the module has no ``task`` and ``generate`` (e.g. an unconditional GAN).
+        TypeError: At setup, if the module is not paired (e.g. an unconditional GAN: no targets to compare with).
     """
 
     def __init__(
@@ -166,22 +167,22 @@ class LPIPS(pl.Callback):
         return network(lpips_input(y_hat.to(y.device), self.quantize), lpips_input(y, self.quantize)).reshape(-1)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if not (hasattr(pl_module, "task") and hasattr(pl_module, "generate")):
+        if not (isinstance(pl_module, AdversarialModule) and pl_module.paired):
             raise TypeError(
-                f"LPIPS compares G(task.inputs(y)) with y: it needs a paired-task module with `task` and "
-                f"`generate` (e.g. DeePSiMModule), got {type(pl_module).__name__}"
+                f"LPIPS compares a module's outputs with their targets: it needs a paired module (an "
+                f"AdversarialModule with paired = True, e.g. DeePSiMModule), got {type(pl_module).__name__}"
             )
         # Fail at the start of the run rather than after the first epoch when weights are missing.
         if (stage in ("fit", "validate") and self.on_validation) or (stage == "test" and self.on_test):
             _ = self.network
 
-    def _update(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any) -> None:
+    def _update(self, trainer: pl.Trainer, pl_module: AdversarialModule, batch: Tensor) -> None:
         if trainer.sanity_checking:
             return
-        y = batch[0] if isinstance(batch, (list, tuple)) else batch
-        y_hat = pl_module.generate(pl_module.task.inputs(y))
-        self._mean = self._mean.to(y.device)
-        self._mean.update(self.score(y_hat, y))
+        out = pl_module.fakes_for(batch)
+        assert out.targets is not None
+        self._mean = self._mean.to(out.targets.device)
+        self._mean.update(self.score(out.fakes, out.targets))
 
     def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if trainer.sanity_checking:

@@ -12,34 +12,35 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from gan_upsample.callbacks.reals import image_chunks
 from gan_upsample.images import log_image
+from gan_upsample.lit.adversarial import AdversarialModule
 
 __all__ = ["SampleGrid"]
 
 
 class SampleGrid(pl.Callback):
-    """Log a grid of generated images for a fixed set of latent codes.
+    """Log a grid of generated images for a fixed set of inputs: latents for a GAN, images for a paired task.
 
-    ``z`` of shape ``(num_samples, pl_module.latent_dim)`` is drawn once from a ``torch.Generator``
-    seeded with ``seed``, so it is the same across runs and resumes and never touches the global RNG.
-    Every ``every_n_steps`` generator steps (``pl_module.counters.g_steps``, not Lightning's
-    ``global_step``, which counts both optimisers) and once at the end of training, the callback calls
-    ``pl_module.sample_images(z)`` and logs the result through
-    :func:`~gan_upsample.images.log_image` with the generator step as step: a PNG under
-    ``<run dir>/images/<key>/`` plus the W&B or TensorBoard logger when one is attached.
-
-    The LightningModule must provide ``latent_dim: int``, ``counters.g_steps: int`` and
-    ``sample_images(z) -> Tensor`` (images in ``[-1, 1]``; it picks the EMA generator, eval mode and
-    ``no_grad`` itself). ``sample_images`` runs on every rank (safe under sharded strategies); only
-    rank 0 writes.
+    Every ``every_n_steps`` generator steps (``pl_module.counters.g_steps``, not Lightning's ``global_step``,
+    which counts both optimisers) and once at the end of training, the callback asks the module's
+    evaluation protocol, ``pl_module.fakes_for(real, generator)``, for the fakes of a fixed batch (``num_samples``
+    for an unconditional module; the first ``num_samples`` images of the data module's ``split`` for a paired
+    one), with a ``torch.Generator`` seeded by ``seed``
+    (so an unconditional module gets the same latents across runs and resumes, and the global RNG is never
+    touched). The grid shows the fakes, or for a paired module one row each of inputs (when displayable),
+    outputs and targets. It goes through :func:`~gan_upsample.images.log_image` with the generator step as
+    step: a PNG under ``<run dir>/images/<key>/`` plus the W&B or TensorBoard logger when one is attached.
+    The fakes are generated on every rank (safe under sharded strategies); only rank 0 writes.
 
     Args:
-        num_samples: Number of images in the grid.
+        num_samples: Number of images (or, for a paired module, of input/output/target columns) in the grid.
         every_n_steps: Log a grid each time the generator step count crosses a multiple of this;
             0 logs only at the end of training.
-        nrow: Images per grid row; ``None`` makes the grid as square as possible.
-        seed: Seed of the latent grid.
+        nrow: Images per grid row; ``None`` makes the grid as square as possible (paired: ``num_samples``).
+        seed: Seed of the latents (or noise) of the grid.
         key: Name of the image series in the loggers and of the PNG folder.
+        split: Split whose first images are a paired module's grid batch (an unconditional module needs none).
     """
 
     def __init__(
@@ -49,6 +50,7 @@ class SampleGrid(pl.Callback):
         nrow: int | None = None,
         seed: int = 0,
         key: str = "samples",
+        split: str = "val",
     ) -> None:
         super().__init__()
         if num_samples < 1:
@@ -62,7 +64,8 @@ class SampleGrid(pl.Callback):
         self.nrow = nrow
         self.seed = seed
         self.key = key
-        self._z: torch.Tensor | None = None
+        self.split = split
+        self._real: torch.Tensor | None = None
         self._last_written: int | None = None
         self._seen: int | None = None
 
@@ -76,37 +79,26 @@ class SampleGrid(pl.Callback):
         """Generator step of the last grid written, ``None`` before the first."""
         return self._last_written
 
-    def latents(self, latent_dim: int) -> torch.Tensor:
-        """The fixed latent grid ``(num_samples, latent_dim)`` on the CPU, drawn once from ``seed``.
-
-        Args:
-            latent_dim: Size of one latent code.
-
-        Returns:
-            The latent codes; the same tensor for every call with the same ``latent_dim``.
-        """
-        if self._z is None or self._z.shape[1] != latent_dim:
-            generator = torch.Generator().manual_seed(self.seed)
-            self._z = torch.randn(self.num_samples, latent_dim, generator=generator)
-        return self._z
-
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Check the LightningModule's contract early and draw the latent grid."""
-        missing = [
-            name
-            for name, ok in (
-                ("latent_dim", isinstance(getattr(pl_module, "latent_dim", None), int)),
-                ("counters.g_steps", hasattr(getattr(pl_module, "counters", None), "g_steps")),
-                ("sample_images", callable(getattr(pl_module, "sample_images", None))),
-            )
-            if not ok
-        ]
-        if missing:
+        """Check that the module speaks the evaluation protocol."""
+        if not isinstance(pl_module, AdversarialModule):
             raise TypeError(
-                f"SampleGrid needs a LightningModule with an int `latent_dim`, a `counters.g_steps` counter and "
-                f"a `sample_images(z)` method; {type(pl_module).__name__} lacks {', '.join(missing)}"
+                f"SampleGrid needs an AdversarialModule (it asks `fakes_for` for the grid); "
+                f"{type(pl_module).__name__} is not one"
             )
-        self.latents(pl_module.latent_dim)
+
+    def grid_batch(self, trainer: pl.Trainer, pl_module: AdversarialModule) -> torch.Tensor | int:
+        """What the grid's fakes are made from: a count for an unpaired module, else a fixed real batch.
+
+        The real batch (the first ``num_samples`` images of ``split``) is read once and kept on the CPU.
+        """
+        if not pl_module.paired:
+            return self.num_samples
+        if self._real is None:
+            if trainer.datamodule is None:
+                raise RuntimeError("SampleGrid needs the Trainer's datamodule for the images of a paired module's grid")
+            self._real = next(image_chunks(trainer.datamodule, self.split, self.num_samples, self.num_samples))
+        return self._real
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Start counting from the current generator step (non-zero after a resume)."""
@@ -128,10 +120,11 @@ class SampleGrid(pl.Callback):
         if step != self._last_written:
             self._write(trainer, pl_module, step)
 
-    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        z = self.latents(pl_module.latent_dim).to(pl_module.device)
-        images = pl_module.sample_images(z)
-        log_image(trainer, self.key, images, step=step, nrow=self.nrow)
+    def _write(self, trainer: pl.Trainer, pl_module: AdversarialModule, step: int) -> None:
+        out = pl_module.fakes_for(self.grid_batch(trainer, pl_module), torch.Generator().manual_seed(self.seed))
+        rows = [t for t in (out.inputs, out.fakes, out.targets) if t is not None]
+        nrow = self.nrow if self.nrow is not None or len(rows) == 1 else self.num_samples
+        log_image(trainer, self.key, torch.cat([r.to(out.fakes.device) for r in rows]), step=step, nrow=nrow)
         self._last_written = step
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,14 +1,17 @@
 """LightningDataModules for every data set of the project, one family with shared arguments.
 
-:class:`ImageDataModule` holds what all share (image size, channels, batch size, workers, seed) and the data
-loaders; each subclass only says how to build its train, validation and test sets. Every batch is a plain
-float tensor ``(N, C, H, W)`` in [-1, 1] (class labels of the torchvision data sets are dropped); grey images
-are replicated to RGB when ``channels`` is 3 and RGB images are reduced to their luma when it is 1.
+:class:`ImageDataModule` holds what all share (image size, channels, batch size, workers, seed), the data
+loaders and the train/validation split; each subclass only says how to build its images. Every batch of every
+loader (train, validation, test, predict) is a plain float tensor ``(N, C, H, W)`` in [-1, 1], never an
+``(image, label)`` pair: class labels of the torchvision data sets are dropped, so a training step or callback
+uses the batch as it comes. Grey images are replicated to RGB when ``channels`` is 3 and RGB images are reduced
+to their luma when it is 1.
 
 Splits: the embedded data sets draw train and validation images from disjoint streams (bright shapes) or
 disjoint photographs (natural crops). Data sets with a validation split of their own use it (CelebA); the
-others hold out ``val_size`` of their training images with a seeded permutation. The test loader uses the
-data set's test split where it has one (CIFAR-10, MNIST, STL-10, CelebA), else the validation split.
+others hold out ``val_size`` of their training images with a seeded permutation (:func:`held_out_split`),
+one mechanism in :class:`ImageDataModule` for all of them. The test loader uses the data set's test split
+where it has one (CIFAR-10, MNIST, STL-10, CelebA), else the validation split.
 
 Downloads happen only in :meth:`~lightning.pytorch.core.LightningDataModule.prepare_data` (once per node) and
 only when ``download`` is set; :meth:`setup` never downloads, and says where it looked when files are missing.
@@ -41,10 +44,25 @@ VAL_START_INDEX = 1 << 32
 class ImageDataModule(LightningDataModule, ABC):
     """Base of the project's data modules: square images in [-1, 1], in batches of plain tensors.
 
+    The contract of every data module: each batch of the train, validation, test and predict loaders is a
+    ``torch.Tensor`` of shape ``(N, channels, image_size, image_size)``, dtype float32, values in [-1, 1];
+    no labels, no tuples. Its data sets therefore yield ``(C, H, W)`` tensors.
+
     The training loader shuffles and drops the last incomplete batch (GAN steps want full batches); the
     validation and test loaders keep every image in order. ``seed`` fixes what the data sets draw
     (procedural images, crops of the embedded photographs, held-out splits) and the shuffling, whose
     order depends only on ``(seed, epoch)`` so a resumed run sees the same batches as an uninterrupted one.
+
+    A new data set says how to build its images in one of two ways:
+
+    - It holds out validation images from one source: set ``self.val_size`` in ``__init__`` and implement
+      :meth:`_split_source` (the images to split) and :meth:`_split_view` (the training or validation images at
+      given indices, with their transform); the split itself (:func:`held_out_split` seeded with ``seed``) is
+      done here, the same for every data module.
+    - It has disjoint training and validation images of its own: override :meth:`_make_train_set` and
+      :meth:`_make_val_set`.
+
+    In both cases :meth:`_make_test_set` may give a test split of its own (default: the validation set).
 
     Args:
         image_size: Side of the square images in pixels.
@@ -54,6 +72,10 @@ class ImageDataModule(LightningDataModule, ABC):
         seed: Seed of the data sets, the splits and the per-epoch shuffling.
         pin_memory: Pin batches in page-locked memory for faster copies to the GPU.
     """
+
+    val_size: int | float
+    """Images of :meth:`_split_source` held out for validation: a count (int) or a fraction (float in (0, 1)).
+    Set by the data modules that hold out validation images."""
 
     def __init__(
         self,
@@ -88,13 +110,37 @@ class ImageDataModule(LightningDataModule, ABC):
         """``(channels, image_size, image_size)`` of every image."""
         return (self.channels, self.image_size, self.image_size)
 
-    @abstractmethod
-    def _make_train_set(self) -> Dataset[torch.Tensor]:
-        """Build the training set (called by :meth:`setup`)."""
+    def _split_source(self) -> Dataset[Any]:
+        """The images that training and validation images are split from (for data modules with ``val_size``)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _split_source() and _split_view() (validation images held out "
+            "from one source), or override _make_train_set() and _make_val_set() (splits of its own)."
+        )
 
-    @abstractmethod
+    def _split_view(self, source: Dataset[Any], indices: Sequence[int], train: bool) -> Dataset[torch.Tensor]:
+        """The images of ``source`` at ``indices``, as ``(C, H, W)`` float tensors in [-1, 1].
+
+        Args:
+            source: What :meth:`_split_source` returned.
+            indices: Indices into ``source`` of the training or the validation images.
+            train: Training images (augmented, where the data module augments); else validation images
+                (deterministic).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement _split_view() with _split_source().")
+
+    def _held_out(self, train: bool) -> Dataset[torch.Tensor]:
+        """The training (``train``) or validation images: :func:`held_out_split` of :meth:`_split_source`."""
+        source = self._split_source()
+        indices = held_out_split(len(source), self.val_size, self.seed)[0 if train else 1]  # type: ignore[arg-type]
+        return self._split_view(source, indices, train)
+
+    def _make_train_set(self) -> Dataset[torch.Tensor]:
+        """Build the training set (called by :meth:`setup`); by default the images not held out for validation."""
+        return self._held_out(train=True)
+
     def _make_val_set(self) -> Dataset[torch.Tensor]:
-        """Build the validation set (called by :meth:`setup`)."""
+        """Build the validation set (called by :meth:`setup`); by default ``val_size`` images held out."""
+        return self._held_out(train=False)
 
     def _make_test_set(self) -> Dataset[torch.Tensor]:
         """Build the test set; the validation set unless the data set has a test split of its own."""
@@ -348,6 +394,23 @@ class TorchvisionDataModule(ImageDataModule):
     def _torchvision_dataset(self, split: str, download: bool) -> Dataset[Any]:
         """Construct the torchvision data set of ``split`` (the names are the subclass's own)."""
 
+    @abstractmethod
+    def _eval_transform(self) -> v2.Compose:
+        """PIL image -> tensor for validation and test images (deterministic)."""
+
+    def _train_transform(self) -> v2.Compose:
+        """PIL image -> tensor for training images; the evaluation transform unless the data set augments."""
+        return self._eval_transform()
+
+    def _split_source(self) -> Dataset[Any]:
+        return self._source("train")
+
+    def _split_view(self, source: Dataset[Any], indices: Sequence[int], train: bool) -> Dataset[torch.Tensor]:
+        return _ImagesOnly(source, self._train_transform() if train else self._eval_transform(), indices)
+
+    def _make_test_set(self) -> Dataset[torch.Tensor]:
+        return _ImagesOnly(self._source("test"), self._eval_transform())
+
     def _splits_to_download(self) -> Sequence[str]:
         return ("train", "test")
 
@@ -412,19 +475,12 @@ class CIFAR10DataModule(TorchvisionDataModule):
     def _torchvision_dataset(self, split: str, download: bool) -> Dataset[Any]:
         return tv_datasets.CIFAR10(self.root, train=split == "train", download=download)
 
-    def _split(self, val: bool) -> list[int]:
-        return held_out_split(len(self._source("train")), self.val_size, self.seed)[int(val)]  # type: ignore[arg-type]
+    def _eval_transform(self) -> v2.Compose:
+        return image_transform(self.channels, _resize(self.image_size, 32))
 
-    def _make_train_set(self) -> Dataset[torch.Tensor]:
+    def _train_transform(self) -> v2.Compose:
         steps = [*_resize(self.image_size, 32), *([v2.RandomHorizontalFlip()] if self.hflip else [])]
-        return _ImagesOnly(self._source("train"), image_transform(self.channels, steps), self._split(val=False))
-
-    def _make_val_set(self) -> Dataset[torch.Tensor]:
-        transform = image_transform(self.channels, _resize(self.image_size, 32))
-        return _ImagesOnly(self._source("train"), transform, self._split(val=True))
-
-    def _make_test_set(self) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(self._source("test"), image_transform(self.channels, _resize(self.image_size, 32)))
+        return image_transform(self.channels, steps)
 
 
 class MNISTDataModule(TorchvisionDataModule):
@@ -460,20 +516,8 @@ class MNISTDataModule(TorchvisionDataModule):
     def _torchvision_dataset(self, split: str, download: bool) -> Dataset[Any]:
         return tv_datasets.MNIST(self.root, train=split == "train", download=download)
 
-    def _transform(self) -> v2.Compose:
+    def _eval_transform(self) -> v2.Compose:
         return image_transform(self.channels, _resize(self.image_size, 28))
-
-    def _split(self, val: bool) -> list[int]:
-        return held_out_split(len(self._source("train")), self.val_size, self.seed)[int(val)]  # type: ignore[arg-type]
-
-    def _make_train_set(self) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(self._source("train"), self._transform(), self._split(val=False))
-
-    def _make_val_set(self) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(self._source("train"), self._transform(), self._split(val=True))
-
-    def _make_test_set(self) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(self._source("test"), self._transform())
 
 
 class STL10DataModule(TorchvisionDataModule):
@@ -522,27 +566,18 @@ class STL10DataModule(TorchvisionDataModule):
     def _splits_to_download(self) -> Sequence[str]:
         return ("train",)  # one archive holds every split
 
-    def _split(self, val: bool) -> list[int]:
-        return held_out_split(len(self._source("train")), self.val_size, self.seed)[int(val)]  # type: ignore[arg-type]
-
     def _eval_transform(self) -> v2.Compose:
         return image_transform(
             self.channels, [v2.CenterCrop(self.crop_size), *_resize(self.image_size, self.crop_size)]
         )
 
-    def _make_train_set(self) -> Dataset[torch.Tensor]:
+    def _train_transform(self) -> v2.Compose:
         steps = [
             v2.RandomCrop(self.crop_size),
             *_resize(self.image_size, self.crop_size),
             *([v2.RandomHorizontalFlip()] if self.hflip else []),
         ]
-        return _ImagesOnly(self._source("train"), image_transform(self.channels, steps), self._split(val=False))
-
-    def _make_val_set(self) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(self._source("train"), self._eval_transform(), self._split(val=True))
-
-    def _make_test_set(self) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(self._source("test"), self._eval_transform())
+        return image_transform(self.channels, steps)
 
 
 class CelebADataModule(TorchvisionDataModule):
@@ -591,15 +626,17 @@ class CelebADataModule(TorchvisionDataModule):
     def _steps(self) -> list[v2.Transform]:
         return [v2.CenterCrop(self.crop_size), *_resize(self.image_size, self.crop_size)]
 
+    def _eval_transform(self) -> v2.Compose:
+        return image_transform(self.channels, self._steps())
+
+    def _train_transform(self) -> v2.Compose:
+        return image_transform(self.channels, [*self._steps(), *([v2.RandomHorizontalFlip()] if self.hflip else [])])
+
     def _make_train_set(self) -> Dataset[torch.Tensor]:
-        steps = [*self._steps(), *([v2.RandomHorizontalFlip()] if self.hflip else [])]
-        return _ImagesOnly(self._source("train"), image_transform(self.channels, steps))
+        return _ImagesOnly(self._source("train"), self._train_transform())  # CelebA's own split: nothing held out
 
     def _make_val_set(self) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(self._source("valid"), image_transform(self.channels, self._steps()))
-
-    def _make_test_set(self) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(self._source("test"), image_transform(self.channels, self._steps()))
+        return _ImagesOnly(self._source("valid"), self._eval_transform())
 
 
 class ImageFolderDataModule(ImageDataModule):
@@ -650,14 +687,12 @@ class ImageFolderDataModule(ImageDataModule):
             )
         return self._files
 
-    def _split(self, val: bool) -> list[int]:
-        return held_out_split(len(self._dataset()), self.val_size, self.seed)[int(val)]
+    def _split_source(self) -> ImageFolderDataset:
+        return self._dataset()
 
-    def _make_train_set(self) -> Dataset[torch.Tensor]:
-        # A shallow copy shares the file list (scanned once) and differs only in the augmentations.
-        train = copy.copy(self._dataset())
-        train.random_crop, train.hflip = self.random_crop, self.hflip
-        return Subset(train, self._split(val=False))
-
-    def _make_val_set(self) -> Dataset[torch.Tensor]:
-        return Subset(self._dataset(), self._split(val=True))
+    def _split_view(self, source: Dataset[Any], indices: Sequence[int], train: bool) -> Dataset[torch.Tensor]:
+        if train:
+            # A shallow copy shares the file list (scanned once) and differs only in the augmentations.
+            source = copy.copy(source)
+            source.random_crop, source.hflip = self.random_crop, self.hflip  # type: ignore[attr-defined]
+        return Subset(source, indices)

@@ -1,23 +1,54 @@
 """What every adversarial LightningModule of the project shares.
 
-Counters of its own (Lightning's ``global_step`` counts every optimiser step, so with a generator
-and a discriminator it runs twice as fast as the number of generator updates), the discriminator
-freezing rule, skipping non-finite steps on every process alike, the generator EMA, and a seeded
-latent/noise generator whose state is checkpointed so an interrupted run resumes exactly.
+* **One evaluation protocol.** :meth:`AdversarialModule.fakes_for` answers "what are this module's fakes
+  (and their targets and inputs) for this batch of real images?"; :attr:`AdversarialModule.paired` says
+  whether there are targets. Every evaluation callback (FID, KID, LPIPS, checkerboard scores, the sample
+  grid), ``predict``/``generate`` and the study ask only this, so a new module that implements it gets
+  them all with no other change.
+* **One discriminator step and one generator step** (:meth:`AdversarialModule.training_step`): the
+  finite-loss check on values reduced across processes, the discriminator-freezing rule, the counters,
+  the optional R1 penalty, the generator EMA; the discriminator's weights are switched off
+  (``toggled_optimizer``) while the generator's loss is computed, so G's backward never computes D's
+  weight gradients. A subclass says only how fakes are made (:meth:`AdversarialModule.forward_fakes`).
+* Counters of its own (Lightning's ``global_step`` counts every optimiser step, so with a generator and
+  a discriminator it runs twice as fast as the number of generator updates), a generator EMA built here,
+  and a seeded latent/noise generator whose state is checkpointed so an interrupted run resumes exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.loggers import WandbLogger
-from torch import nn
+from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from gan_upsample.losses.adversarial import AdversarialLoss, NonSaturating, r1_penalty
 from gan_upsample.losses.freezing import DiscriminatorFreezer
+from gan_upsample.losses.terms import LossTerm
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A module's fakes for one batch of real images, as every evaluation sees them.
+
+    Attributes:
+        fakes: ``(N, C, H, W)`` images in ``[-1, 1]`` from the evaluation generator (EMA when enabled), in
+            eval mode, without gradients.
+        targets: Paired modules: the image each fake should equal (``(N, C, H, W)`` in ``[-1, 1]``).
+            ``None`` for unconditional generation.
+        inputs: A displayable view of the generator's inputs (``(N, 3, H, W)`` in ``[-1, 1]``) for grids,
+            or ``None`` when they are not images (latents, features).
+    """
+
+    fakes: Tensor
+    targets: Tensor | None = None
+    inputs: Tensor | None = None
 
 
 class NonFiniteLossError(RuntimeError):
@@ -43,9 +74,23 @@ def dcgan_adam(params: Any) -> torch.optim.Optimizer:
 
 
 class AdversarialModule(pl.LightningModule):
-    """Base of :class:`~gan_upsample.lit.gan.GANModule` and the DeePSiM module (manual optimisation).
+    """Base of :class:`~gan_upsample.lit.gan.GANModule` and :class:`~gan_upsample.lit.deepsim.DeePSiMModule`.
+
+    Manual optimisation, one step per batch: a discriminator step on ``D(real)`` and ``D(fake)``, then (every
+    ``d_steps_per_g_step`` batches) a generator step on ``adv_weight * L_adv + sum(term.weight * term)``.
+    A subclass implements :meth:`forward_fakes` (training fakes with gradients) and :meth:`fakes_for`
+    (evaluation fakes), and sets :attr:`paired`.
 
     Args:
+        generator: The generator.
+        discriminator: The discriminator; ``None`` trains without an adversarial loss.
+        loss: Adversarial loss (``NonSaturating`` when ``None``; also ``Hinge``, ``LeastSquares``).
+        adv_weight: Weight of the adversarial term in the generator's loss; 0 switches it off.
+        terms: Further generator loss terms (each with its weight), e.g. DeePSiM's feature and image losses.
+        optimizer_g: Optimiser factory for the generator.
+        optimizer_d: Optimiser factory for the discriminator.
+        r1_gamma: Weight ``gamma`` of the R1 penalty ``gamma / 2 * E||grad D(x)||^2``; 0 disables it.
+        d_steps_per_g_step: Discriminator steps per generator step.
         freeze_threshold: Freeze the discriminator while ``L_discr / L_adv`` is below this
             (:class:`~gan_upsample.losses.freezing.DiscriminatorFreezer`); ``None`` never freezes.
         ema_decay: Decay of the generator's exponential moving average (e.g. 0.999); ``None`` disables it.
@@ -57,10 +102,20 @@ class AdversarialModule(pl.LightningModule):
             fitting starts; activations follow the weights' format.
     """
 
-    generator: nn.Module
+    #: True when :meth:`fakes_for` returns targets (paired tasks: LPIPS, PSNR, ... need them).
+    paired: ClassVar[bool] = False
 
     def __init__(
         self,
+        generator: nn.Module,
+        discriminator: nn.Module | None,
+        loss: AdversarialLoss | None = None,
+        adv_weight: float = 1.0,
+        terms: Sequence[LossTerm] = (),
+        optimizer_g: OptimizerCallable = dcgan_adam,
+        optimizer_d: OptimizerCallable = dcgan_adam,
+        r1_gamma: float = 0.0,
+        d_steps_per_g_step: int = 1,
         freeze_threshold: float | None = None,
         ema_decay: float | None = None,
         max_nonfinite_steps: int = 20,
@@ -69,10 +124,30 @@ class AdversarialModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
+        name = type(self).__name__
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
+            raise ValueError(f"{name}: ema_decay must be in (0, 1) or null, got {ema_decay}")
         if max_nonfinite_steps < 1:
-            raise ValueError(f"max_nonfinite_steps must be >= 1, got {max_nonfinite_steps}")
+            raise ValueError(f"{name}: max_nonfinite_steps must be >= 1, got {max_nonfinite_steps}")
+        if d_steps_per_g_step < 1:
+            raise ValueError(f"{name}: d_steps_per_g_step must be >= 1, got {d_steps_per_g_step}")
+        if r1_gamma < 0:
+            raise ValueError(f"{name}: r1_gamma must be >= 0, got {r1_gamma}")
+        if adv_weight < 0:
+            raise ValueError(f"{name}: the adversarial weight must be >= 0, got {adv_weight}")
+        if loss is not None and not isinstance(loss, AdversarialLoss):
+            raise TypeError(
+                f"{name}: loss must be an AdversarialLoss (NonSaturating, Hinge or LeastSquares), got {loss!r}"
+            )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.loss = loss if loss is not None else NonSaturating()
+        self.adv_weight = adv_weight
+        self.terms: list[LossTerm] = [t for t in terms if t.weight > 0]
+        self.optimizer_g = optimizer_g
+        self.optimizer_d = optimizer_d
+        self.r1_gamma = r1_gamma
+        self.d_steps_per_g_step = d_steps_per_g_step
         self.freezer = DiscriminatorFreezer(freeze_threshold) if freeze_threshold is not None else None
         self.ema_decay = ema_decay
         self.max_nonfinite_steps = max_nonfinite_steps
@@ -80,31 +155,66 @@ class AdversarialModule(pl.LightningModule):
         self.channels_last = channels_last
         self.counters = Counters()
         self.generator_ema: AveragedModel | None = None
+        if ema_decay is not None:
+            ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+            self.generator_ema = ema.requires_grad_(False)
         self._noise: torch.Generator | None = None
         self._noise_state: torch.Tensor | None = None
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether a discriminator is trained (there is one and the adversarial term has a weight)."""
+        return self.discriminator is not None and self.adv_weight > 0
 
     def setup(self, stage: str) -> None:
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
 
-    # -- EMA ---------------------------------------------------------------------------------------
-    def _init_ema(self) -> None:
-        if self.ema_decay is not None:
-            ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay), use_buffers=True)
-            ema.requires_grad_(False)
-            self.generator_ema = ema
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        optimizers = [self.optimizer_g(self.generator.parameters())]
+        if self.adversarial:
+            optimizers.append(self.optimizer_d(self.discriminator.parameters()))  # type: ignore[union-attr]
+        return optimizers
 
-    def _update_ema(self) -> None:
-        if self.generator_ema is not None:
-            self.generator_ema.update_parameters(self.generator)
+    # -- what subclasses say ----------------------------------------------------------------------
+    def forward_fakes(self, real: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Training fakes for a batch of real images, with gradients, and what D sees beside an image.
 
+        Args:
+            real: ``(N, C, H, W)`` real images in ``[-1, 1]``.
+
+        Returns:
+            ``(fakes, condition)``: ``fakes`` ``(N, C, H, W)`` from the training generator; ``condition`` is
+            passed to the discriminator with every image (``None``: D sees the image only).
+        """
+        raise NotImplementedError
+
+    def fakes_for(self, real: Tensor | int, generator: torch.Generator | None = None) -> Generated:
+        """The evaluation fakes for a batch of real images: the one question every evaluation asks.
+
+        Unconditional modules (``paired`` false) need only a count: ``real`` may be the number of fakes
+        wanted, or a batch of which only ``real.shape[0]`` is read. They draw their latents from
+        ``generator`` (a CPU ``torch.Generator``; ``None`` seeds one with :attr:`seed`), so the same
+        generator state gives the same fakes. Paired modules generate from the batch and return it as
+        ``targets``; they reject a count.
+
+        Args:
+            real: ``(N, C, H, W)`` real images in ``[-1, 1]`` (on any device), or ``N``.
+            generator: Source of randomness (latents, noise) for reproducible evaluation.
+
+        Returns:
+            The fakes (evaluation generator, eval mode, no gradients), with targets and inputs when any.
+        """
+        raise NotImplementedError
+
+    # -- the evaluation generator -----------------------------------------------------------------
     @property
     def eval_generator(self) -> nn.Module:
         """The generator used for samples and evaluation: the EMA one when enabled."""
         return self.generator_ema.module if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
-    def generate(self, inputs: torch.Tensor) -> torch.Tensor:
+    def generate(self, inputs: Tensor) -> Tensor:
         """The evaluation generator (EMA when enabled) applied to ``inputs`` in eval mode, without gradients."""
         net = self.eval_generator
         was_training = net.training
@@ -113,6 +223,92 @@ class AdversarialModule(pl.LightningModule):
             return net(inputs.to(self.device))
         finally:
             net.train(was_training)
+
+    def predict_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        """The fakes for a batch (latents seeded by ``seed + batch_idx``), for ``predict`` and ``generate``."""
+        return self.fakes_for(batch, torch.Generator().manual_seed(self.seed + batch_idx)).fakes
+
+    # -- one training step ------------------------------------------------------------------------
+    def discriminate(self, images: Tensor, condition: Tensor | None) -> Tensor:
+        """The discriminator's logits for ``images`` (with ``condition`` when the task has one)."""
+        assert self.discriminator is not None
+        return self.discriminator(images) if condition is None else self.discriminator(images, condition)
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        """One discriminator step and, every ``d_steps_per_g_step`` batches, one generator step."""
+        real = batch
+        n = real.shape[0]
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        self.counters.batches += 1
+        log_now = self._logging_step()
+        fake, condition = self.forward_fakes(real)
+        logs: dict[str, Tensor] = {}
+        if self.adversarial:
+            logs.update(self._discriminator_step(optimizers[1], real, fake.detach(), condition, log_now))
+        self.counters.images_seen += n * self.trainer.world_size
+        if self.counters.batches % self.d_steps_per_g_step == 0:
+            # D's weights do not require grad while G's loss is built: G's backward skips their gradients.
+            with self.toggled_optimizer(optimizers[0]):
+                g_loss, parts = self._generator_loss(fake, real, condition)
+            self._generator_step(optimizers[0], g_loss)
+            logs["train/g_loss"] = g_loss.detach()
+            if len(parts) > 1:
+                logs.update({f"train/loss_{k}": v.detach() for k, v in parts.items()})
+        if log_now:
+            self._log_train(logs, n)
+
+    def _discriminator_step(
+        self, opt_d: Any, real: Tensor, fake: Tensor, condition: Tensor | None, log_now: bool
+    ) -> dict[str, Tensor]:
+        """Finite check, freezing rule, backward and update of D; returns what is logged."""
+        if self.r1_gamma > 0:
+            real = real.detach().requires_grad_(True)
+        real_logits = self.discriminate(real, condition)
+        fake_logits = self.discriminate(fake, condition)
+        d_loss = self.loss.discriminator_loss(real_logits, fake_logits)
+        d_total = d_loss
+        logs: dict[str, Tensor] = {"train/d_loss": d_loss.detach()}
+        if self.r1_gamma > 0:
+            r1 = r1_penalty(real_logits, real)
+            d_total = d_loss + 0.5 * self.r1_gamma * r1
+            logs["train/r1"] = r1.detach()
+        if self._all_finite(d_total):
+            adv_estimate = self.loss.generator_loss(fake_logits.detach())
+            if not self._freeze_discriminator(d_loss, adv_estimate):
+                opt_d.zero_grad(set_to_none=True)
+                self.manual_backward(d_total)
+                opt_d.step()
+                self.counters.d_steps += 1
+        if log_now:
+            logs["train/d_real_logit"] = real_logits.detach().mean()
+            logs["train/d_fake_logit"] = fake_logits.detach().mean()
+            if self.loss.logits_are_probabilities:
+                logs["train/D(x)"] = torch.sigmoid(real_logits.detach()).mean()
+                logs["train/D(G(z))"] = torch.sigmoid(fake_logits.detach()).mean()
+        return logs
+
+    def _generator_loss(self, fake: Tensor, real: Tensor, condition: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+        """``adv_weight * L_adv + sum(weight * term)`` and its unweighted parts by name."""
+        parts: dict[str, Tensor] = {}
+        total = torch.zeros((), device=fake.device)
+        for term in self.terms:
+            parts[term.name] = term(fake, real)
+            total = total + term.weight * parts[term.name]
+        if self.adversarial:
+            parts["adv"] = self.loss.generator_loss(self.discriminate(fake, condition))
+            total = total + self.adv_weight * parts["adv"]
+        return total, parts
+
+    def _generator_step(self, opt_g: Any, g_loss: Tensor) -> None:
+        """Finite check, backward and update of G, then the EMA."""
+        if self._all_finite(g_loss):
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            opt_g.step()
+            self.counters.g_steps += 1
+            if self.generator_ema is not None:
+                self.generator_ema.update_parameters(self.generator)
 
     # -- seeded noise ------------------------------------------------------------------------------
     @property

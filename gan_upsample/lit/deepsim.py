@@ -1,14 +1,17 @@
 """Conditional image generation ``y_hat = G(x)`` trained with the DeePSiM loss (Dosovitskiy & Brox 2016).
 
 ``L_G = lambda_feat * ||C(G(x)) - C(y)||^2 + lambda_adv * L_adv + lambda_img * ||G(x) - y||^2`` with a fixed
-comparator ``C``, a discriminator trained alongside with the non-saturating loss, and the discriminator
-frozen while ``L_discr / L_adv`` is below a threshold. A zero weight switches a term off completely (no
+comparator ``C``, a discriminator trained alongside (the non-saturating loss by default, any
+``AdversarialLoss`` by ``class_path``), and the discriminator frozen while ``L_discr / L_adv`` is below a
+threshold. The feature and image losses are :class:`~gan_upsample.losses.terms.LossTerm` s (more can be
+listed under ``terms``); the steps are the base module's. A zero weight switches a term off completely (no
 forward pass through its network), which gives the paper's ablations from configuration alone. The task
 (:mod:`gan_upsample.models.tasks`) decides what ``x`` is: the image, its grey version, or features of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -17,10 +20,10 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
 from gan_upsample.images import log_image
-from gan_upsample.lit.adversarial import AdversarialModule
-from gan_upsample.lit.gan import _images
-from gan_upsample.losses.adversarial import discriminator_loss, generator_loss
-from gan_upsample.losses.deepsim import ImageLoss, feature_loss, image_loss
+from gan_upsample.lit.adversarial import AdversarialModule, Generated
+from gan_upsample.losses.adversarial import AdversarialLoss
+from gan_upsample.losses.deepsim import FeatureTerm, ImageNorm, ImageTerm
+from gan_upsample.losses.terms import LossTerm
 from gan_upsample.metrics.paired import high_frequency_ratio, normalized_euclidean_error
 from gan_upsample.models.discriminators import Discriminator
 from gan_upsample.models.tasks import Reconstruction, Task
@@ -44,6 +47,8 @@ class DeePSiMModule(AdversarialModule):
         lambda_adv: Weight of the adversarial loss.
         lambda_img: Weight of the image loss.
         image_loss: ``l2`` (the paper) or ``l1``.
+        loss: Adversarial loss class (``NonSaturating``, the paper's, when omitted; ``Hinge``, ``LeastSquares``).
+        terms: Further generator loss terms (``gan_upsample.losses.LossTerm`` subclasses with their weights).
         optimizer_g: Optimiser factory for the generator (default: Adam 2e-4, betas (0.9, 0.999)).
         optimizer_d: Optimiser factory for the discriminator (same default).
         freeze_threshold: Freeze the discriminator while ``L_discr / L_adv`` is below this (0.1, as in
@@ -55,6 +60,8 @@ class DeePSiMModule(AdversarialModule):
         val_grid_size: Validation images shown in the input / output / target grid.
     """
 
+    paired = True
+
     def __init__(
         self,
         generator: nn.Module,
@@ -64,7 +71,9 @@ class DeePSiMModule(AdversarialModule):
         lambda_feat: float = 1.0,
         lambda_adv: float = 0.01,
         lambda_img: float = 1.0,
-        image_loss: ImageLoss = "l2",
+        image_loss: ImageNorm = "l2",
+        loss: AdversarialLoss | None = None,
+        terms: Sequence[LossTerm] = (),
         optimizer_g: OptimizerCallable = deepsim_adam,
         optimizer_d: OptimizerCallable = deepsim_adam,
         freeze_threshold: float | None = 0.1,
@@ -74,120 +83,86 @@ class DeePSiMModule(AdversarialModule):
         channels_last: bool = False,
         val_grid_size: int = 8,
     ) -> None:
-        super().__init__(
-            freeze_threshold=freeze_threshold,
-            ema_decay=ema_decay,
-            max_nonfinite_steps=max_nonfinite_steps,
-            seed=seed,
-            channels_last=channels_last,
-        )
         for name, value in (("lambda_feat", lambda_feat), ("lambda_adv", lambda_adv), ("lambda_img", lambda_img)):
             if value < 0:
                 raise ValueError(f"DeePSiMModule: {name} must be >= 0, got {value}")
-        if lambda_feat == lambda_adv == lambda_img == 0:
-            raise ValueError("DeePSiMModule: all three loss weights are 0; nothing would be trained")
+        if lambda_feat == lambda_adv == lambda_img == 0 and not any(t.weight > 0 for t in terms):
+            raise ValueError("DeePSiMModule: all loss weights are 0; nothing would be trained")
         if lambda_adv > 0 and discriminator is None:
             raise ValueError("DeePSiMModule: lambda_adv > 0 needs a discriminator (or set lambda_adv: 0)")
         if lambda_feat > 0 and comparator is None:
             raise ValueError("DeePSiMModule: lambda_feat > 0 needs a comparator (or set lambda_feat: 0)")
         if image_loss not in ("l2", "l1"):
             raise ValueError(f"DeePSiMModule: image_loss must be 'l2' or 'l1', got {image_loss!r}")
-        self.save_hyperparameters(
-            ignore=["generator", "discriminator", "comparator", "task", "optimizer_g", "optimizer_d"]
+        builtin: list[LossTerm] = []
+        if lambda_feat > 0:
+            builtin.append(FeatureTerm(comparator, lambda_feat))  # type: ignore[arg-type]
+        if lambda_img > 0:
+            builtin.append(ImageTerm(image_loss, lambda_img))
+        super().__init__(
+            generator,
+            discriminator,
+            loss=loss,
+            adv_weight=lambda_adv,
+            terms=[*builtin, *terms],
+            optimizer_g=optimizer_g,
+            optimizer_d=optimizer_d,
+            freeze_threshold=freeze_threshold,
+            ema_decay=ema_decay,
+            max_nonfinite_steps=max_nonfinite_steps,
+            seed=seed,
+            channels_last=channels_last,
         )
-        self.generator = generator
-        self.discriminator = discriminator
-        self.comparator = comparator
+        self.save_hyperparameters(
+            ignore=["generator", "discriminator", "comparator", "task", "optimizer_g", "optimizer_d", "loss", "terms"]
+        )
         self.task = task if task is not None else Reconstruction()
         self.lambda_feat, self.lambda_adv, self.lambda_img = lambda_feat, lambda_adv, lambda_img
         self.image_loss = image_loss
-        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.val_grid_size = val_grid_size
         self.val_psnr = torchmetrics.image.PeakSignalNoiseRatio(data_range=2.0)
         self.val_ssim = torchmetrics.image.StructuralSimilarityIndexMeasure(data_range=2.0)
         self._val_preds: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
-        self._init_ema()
 
     @property
-    def adversarial(self) -> bool:
-        return self.lambda_adv > 0
-
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        optimizers = [self.optimizer_g(self.generator.parameters())]
-        if self.adversarial:
-            optimizers.append(self.optimizer_d(self.discriminator.parameters()))
-        return optimizers
+    def comparator(self) -> nn.Module | None:
+        """The fixed comparator of the feature term (held outside the module tree), ``None`` without one."""
+        term = next((t for t in self.terms if isinstance(t, FeatureTerm)), None)
+        return term.comparator.network if term is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.generator(x)
 
-    def _discriminate(self, image: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-        return self.discriminator(image) if condition is None else self.discriminator(image, condition)
+    def forward_fakes(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``G(x)`` for the task's input ``x`` of the targets; D also sees the task's condition (if any)."""
+        x = self.task.inputs(real)
+        return self.generator(x), self.task.condition(x)
 
-    def training_step(self, batch: Any, batch_idx: int) -> None:
-        y = _images(batch)
-        n = y.shape[0]
-        optimizers = self.optimizers()
-        opt_g = optimizers[0] if isinstance(optimizers, list) else optimizers
-        self.counters.batches += 1
-        log_now = self._logging_step()
-        x = self.task.inputs(y)
-        condition = self.task.condition(x)
-        y_hat = self.generator(x)
-        logs: dict[str, torch.Tensor] = {}
-
-        if self.adversarial:
-            opt_d = optimizers[1]
-            real_logits = self._discriminate(y, condition)
-            fake_logits = self._discriminate(y_hat.detach(), condition)
-            d_loss = discriminator_loss(real_logits, fake_logits, "nonsaturating")
-            adv_estimate = generator_loss(fake_logits.detach(), "nonsaturating")
-            if self._all_finite(d_loss) and not self._freeze_discriminator(d_loss, adv_estimate):
-                opt_d.zero_grad(set_to_none=True)
-                self.manual_backward(d_loss)
-                opt_d.step()
-                self.counters.d_steps += 1
-            logs["train/d_loss"] = d_loss.detach()
-
-        terms: dict[str, torch.Tensor] = {}
-        if self.lambda_feat > 0:
-            terms["feat"] = feature_loss(self.comparator, y_hat, y)
-        if self.adversarial:
-            terms["adv"] = generator_loss(self._discriminate(y_hat, condition), "nonsaturating")
-        if self.lambda_img > 0:
-            terms["img"] = image_loss(y_hat, y, self.image_loss)
-        weights = {"feat": self.lambda_feat, "adv": self.lambda_adv, "img": self.lambda_img}
-        g_loss = sum(weights[k] * v for k, v in terms.items())
-        if self._all_finite(g_loss):
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
-            self.counters.g_steps += 1
-            self._update_ema()
-        self.counters.images_seen += n * self.trainer.world_size
-        if log_now:
-            logs.update({f"train/loss_{k}": v.detach() for k, v in terms.items()})
-            logs["train/g_loss"] = g_loss.detach()
-            self._log_train(logs, n)
+    def fakes_for(self, real: torch.Tensor | int, generator: torch.Generator | None = None) -> Generated:
+        """``G(x)`` (EMA generator when enabled) for the task's input of ``real``, with ``real`` as targets."""
+        if isinstance(real, int):
+            raise TypeError(f"{type(self).__name__} is paired: fakes_for needs a batch of real images, not a count")
+        real = real.to(self.device)
+        x = self.task.inputs(real)
+        return Generated(self.generate(x), targets=real, inputs=self.task.display(x))
 
     def _eval_start(self) -> None:
         self._val_preds, self._val_targets = [], []
         self.val_psnr.reset()
         self.val_ssim.reset()
 
-    def _eval_step(self, batch: Any, batch_idx: int, stage: str) -> None:
-        y = _images(batch)
-        x = self.task.inputs(y)
-        y_hat = self.generate(x)
+    def _eval_step(self, batch: torch.Tensor, batch_idx: int, stage: str) -> None:
+        out = self.fakes_for(batch)
+        y_hat, y = out.fakes, out.targets
+        assert y is not None
         self.val_psnr.update(y_hat, y)
         self.val_ssim.update(y_hat, y)
         self._val_preds.append(y_hat.cpu())
         self._val_targets.append(y.cpu())
         if batch_idx == 0 and self.trainer.is_global_zero and not self.trainer.sanity_checking:
             k = min(self.val_grid_size, y.shape[0])
-            shown = self.task.display(x[:k])
-            rows = [t for t in (shown, y_hat[:k], y[:k]) if t is not None]
+            rows = [t[:k] for t in (out.inputs, y_hat, y) if t is not None]
             log_image(self.trainer, f"{stage}/input_output_target", torch.cat(rows), step=self.counters.g_steps, nrow=k)
 
     def _eval_end(self, stage: str) -> None:
@@ -221,7 +196,3 @@ class DeePSiMModule(AdversarialModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_end("test")
-
-    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """``G(x)`` for the task's input of each batch image."""
-        return self.generate(self.task.inputs(_images(batch)))

@@ -1,6 +1,18 @@
-"""Losses: adversarial objectives, the R1 penalty and the discriminator-freezing rule (no Lightning)."""
+"""Losses: adversarial objectives, generator loss terms, the R1 penalty and the freezing rule (no Lightning)."""
 
-from gan_upsample.losses.adversarial import AdversarialLoss, discriminator_loss, generator_loss, r1_penalty
+from gan_upsample.losses.adversarial import AdversarialLoss, Hinge, LeastSquares, NonSaturating, r1_penalty
+from gan_upsample.losses.deepsim import FeatureTerm, ImageTerm
 from gan_upsample.losses.freezing import DiscriminatorFreezer
+from gan_upsample.losses.terms import LossTerm
 
-__all__ = ["AdversarialLoss", "DiscriminatorFreezer", "discriminator_loss", "generator_loss", "r1_penalty"]
+__all__ = [
+    "AdversarialLoss",
+    "DiscriminatorFreezer",
+    "FeatureTerm",
+    "Hinge",
+    "ImageTerm",
+    "LeastSquares",
+    "LossTerm",
+    "NonSaturating",
+    "r1_penalty",
+]

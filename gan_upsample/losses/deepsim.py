@@ -4,7 +4,8 @@ Metrics based on Deep Networks"):
     L_G = lambda_feat * ||C(G(x)) - C(y)||^2 + lambda_adv * L_adv + lambda_img * ||G(x) - y||^2
 
 Squared norms are taken as means over elements (so the weights do not depend on image or feature
-size); the feature term sums over the comparator's layers with their weights.
+size); the feature term sums over the comparator's layers with their weights. :class:`FeatureTerm` and
+:class:`ImageTerm` are the two non-adversarial terms as :class:`~gan_upsample.losses.terms.LossTerm` s.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ImageLoss = Literal["l2", "l1"]
+from gan_upsample.losses.terms import LossTerm
+from gan_upsample.models.frozen import FrozenNetwork
+
+ImageNorm = Literal["l2", "l1"]
 
 
-def image_loss(pred: torch.Tensor, target: torch.Tensor, kind: ImageLoss = "l2") -> torch.Tensor:
+def image_loss(pred: torch.Tensor, target: torch.Tensor, kind: ImageNorm = "l2") -> torch.Tensor:
     """Pixel loss: mean squared (``l2``) or absolute (``l1``) error."""
     if kind == "l2":
         return F.mse_loss(pred, target)
@@ -57,3 +61,44 @@ def feature_loss(comparator: nn.Module, pred: torch.Tensor, target: torch.Tensor
     layer_weights = getattr(comparator, "layer_weights", None)
     weights = None if layer_weights is None else [layer_weights[k] for k in pred_features]
     return feature_distance(pred_features, target_features, weights)
+
+
+class FeatureTerm(LossTerm):
+    """DeePSiM's feature loss ``||C(G(x)) - C(y)||^2`` through a fixed comparator ``C``.
+
+    The comparator is held in a :class:`~gan_upsample.models.frozen.FrozenNetwork`: frozen, in eval mode,
+    and outside the LightningModule's tree (never in a checkpoint, an optimiser or DDP).
+
+    Args:
+        comparator: The fixed network (e.g. ``AlexNetComparator``).
+        weight: ``lambda_feat``.
+    """
+
+    name = "feat"
+
+    def __init__(self, comparator: nn.Module, weight: float = 1.0) -> None:
+        super().__init__(weight)
+        self.comparator = FrozenNetwork(comparator)
+
+    def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        return feature_loss(self.comparator.on(fake.device), fake, real)
+
+
+class ImageTerm(LossTerm):
+    """DeePSiM's image loss ``||G(x) - y||^2`` (``l2``, the paper) or its L1 version.
+
+    Args:
+        kind: ``l2`` or ``l1``.
+        weight: ``lambda_img``.
+    """
+
+    name = "img"
+
+    def __init__(self, kind: ImageNorm = "l2", weight: float = 1.0) -> None:
+        super().__init__(weight)
+        if kind not in ("l2", "l1"):
+            raise ValueError(f"image loss must be 'l2' or 'l1', got {kind!r}")
+        self.kind = kind
+
+    def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        return image_loss(fake, real, self.kind)

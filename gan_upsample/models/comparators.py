@@ -15,10 +15,11 @@ Every comparator
   Inception does);
 - keeps only the layers up to the deepest requested one;
 - takes images in ``[-1, 1]`` (1 or 3 channels) and normalises them to its own input statistics;
-- holds its tensors as *non-persistent buffers*, not parameters: they never appear in the
-  ``state_dict`` of a module that holds the comparator (checkpoints stay small; loading rebuilds the
-  comparator from its configuration), and no optimiser can ever pick them up. Gradients still flow
-  through the comparator to its input.
+- has ``requires_grad=False`` on every weight; gradients still flow through it to its input.
+
+The modules that use one (the DeePSiM feature term, the inversion task) hold it in a
+:class:`~gan_upsample.models.frozen.FrozenNetwork`, outside their module tree: it never appears in a
+checkpoint (loading rebuilds it from the configuration), an optimiser or DDP.
 
 Pretrained weights are torchvision's ImageNet weights, taken from the torch hub cache
 (``torch.hub.get_dir()/checkpoints``) or downloaded into it by :mod:`gan_upsample.models.weights`. Without
@@ -65,39 +66,12 @@ def _load_into(model: nn.Module, state: dict[str, Tensor], source: str, arch: st
         raise RuntimeError(f"{source} is not a state dict of torchvision's {arch}: {err}") from err
 
 
-def _params_to_buffers(module: nn.Module) -> None:
-    """Turn every parameter below ``module`` into a non-persistent buffer (frozen, not in any state dict)."""
-    for sub in module.modules():
-        for name, param in list(sub._parameters.items()):
-            if param is None:
-                continue
-            del sub._parameters[name]
-            sub.register_buffer(name, param.detach().requires_grad_(False), persistent=False)
-
-
-def comparator_buffer_names(root: nn.Module) -> list[str]:
-    """Fully qualified names of the buffers of every :class:`Comparator` below ``root``.
-
-    Under DDP, buffers are broadcast from rank 0 at every forward pass (``broadcast_buffers=True``);
-    the comparator's are identical on every rank, so passing these names to
-    ``DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(root, names)`` saves that
-    traffic.
-    """
-    names = []
-    for prefix, module in root.named_modules():
-        if isinstance(module, Comparator):
-            head = f"{prefix}." if prefix else ""
-            names += [head + name for name, _ in module.named_buffers()]
-    return names
-
-
 class Comparator(nn.Module):
     """Base of the frozen feature networks: images in ``[-1, 1]`` to the features of named layers.
 
     Subclasses build the network as an ordered list of named *stages* (stage ``k`` maps the output of
     stage ``k - 1`` to the features of layer ``k``) and pass it here. This base keeps the stages up to
-    the deepest requested layer, freezes them (their tensors become non-persistent buffers, so they are
-    never trained, never in an optimiser and never in a checkpoint), and pins the module to eval mode.
+    the deepest requested layer, freezes them (``requires_grad=False``) and pins the module to eval mode.
 
     Args:
         stages: ``(layer_name, module)`` pairs in network order; ``layer_names`` are their names.
@@ -154,7 +128,6 @@ class Comparator(nn.Module):
         if any(t.is_meta for t in self.stages.parameters()):
             raise RuntimeError(f"{type(self).__name__}: some comparator weights were never loaded or initialised")
         self.requires_grad_(False)
-        _params_to_buffers(self.stages)
         channels = len(mean)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1), persistent=False)

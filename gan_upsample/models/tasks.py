@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gan_upsample.models.frozen import FrozenNetwork
+
 # ITU-R BT.601 luma weights; a convex combination, so [-1, 1] stays [-1, 1].
 LUMA = (0.299, 0.587, 0.114)
 
@@ -67,12 +69,13 @@ class Inversion(Task):
 
     Args:
         encoder: The fixed network whose features are inverted, e.g. an ``AlexNetComparator`` with
-            ``layers: conv5`` (a comparator is frozen, kept in eval mode and not checkpointed).
+            ``layers: conv5``. It is held in a :class:`~gan_upsample.models.frozen.FrozenNetwork`: frozen, in
+            eval mode, outside the module tree (never checkpointed, trained or synchronised by DDP).
     """
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = FrozenNetwork(encoder)
 
     @torch.no_grad()
     def inputs(self, y: torch.Tensor) -> torch.Tensor:

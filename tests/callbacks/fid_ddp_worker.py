@@ -22,7 +22,7 @@ def main(rank: int, world_size: int, init_file: str, cache_dir: str, out_dir: st
         # Rank r generates fakes r*32 .. r*32+31, as FID.evaluate splits num_fake between ranks.
         share = fake[rank * 32 : (rank + 1) * 32]
         cb = FID(num_real=64, num_fake=64, feature_extractor=h.tiny_extractor(), cache_dir=cache_dir, batch_size=16)
-        value = cb.evaluate(h.sampler(share), 4, h.Reals(real, batch=16), rank=rank, world_size=world_size)[""]
+        value = cb.evaluate(h.Replay(share), h.Reals(real, batch=16), rank=rank, world_size=world_size)[""]
         torch.save(torch.tensor(value), Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()

@@ -59,9 +59,17 @@ def test_icnr_flat_and_transposed_k3_checkered_at_init(tmp_path: Path, seed: int
 def test_scores_directly_and_fixed_latents() -> None:
     cb = Checkerboard(num_samples=16)
     m = gan(TC3)
-    a, b = cb.sample_fakes(m, 16), cb.sample_fakes(m, 16)
-    assert torch.equal(a, b)  # the same latents every evaluation
     real = torch.rand(8, 3, 16, 16) * 2 - 1
+
+    def epoch_fakes() -> torch.Tensor:
+        cb.on_validation_epoch_start(None, m)  # type: ignore[arg-type]
+        for batch in torch.cat([real, real]).split(4):
+            cb._collect(m, batch)
+        return torch.cat(cb._fakes)
+
+    a, b = epoch_fakes(), epoch_fakes()
+    assert a.shape == (16, 3, 16, 16)
+    assert torch.equal(a, b)  # the same latents every evaluation
     out = cb.scores(a, real)
     assert set(out) == {"phase_imbalance", "spectral_excess_db", "spectrum_distance"}
     assert out["phase_imbalance"] > 0.2

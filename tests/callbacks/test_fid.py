@@ -16,6 +16,7 @@ from gan_upsample.callbacks.fid import FID, INCEPTION_WEIGHTS_FILE, KID, FIDProt
 from gan_upsample.data import BrightShapesDataModule
 from gan_upsample.images import to_uint8
 from gan_upsample.lit import GANModule
+from gan_upsample.lit.adversarial import Generated
 from gan_upsample.models import DCGANDiscriminator, DCGANGenerator
 
 
@@ -44,16 +45,20 @@ def images(n: int, seed: int, size: int = 8) -> torch.Tensor:
     return (torch.rand(n, 3, size, size, generator=g) * 1.6 - 0.8).clamp(-1, 1)
 
 
-def sampler(fakes: torch.Tensor):
-    """A ``sample_images`` that returns ``fakes`` in order, ignoring the latents' values."""
-    pos = [0]
+class Replay:
+    """A stand-in unpaired module whose ``fakes_for`` returns ``fakes`` in order (the evaluation protocol)."""
 
-    def sample(z: torch.Tensor) -> torch.Tensor:
-        out = fakes[pos[0] : pos[0] + z.shape[0]]
-        pos[0] += z.shape[0]
-        return out
+    paired = False
 
-    return sample
+    def __init__(self, fakes: torch.Tensor) -> None:
+        self.fakes = fakes
+        self.pos = 0
+
+    def fakes_for(self, real: torch.Tensor | int, generator: torch.Generator | None = None) -> Generated:
+        n = real if isinstance(real, int) else real.shape[0]
+        out = self.fakes[self.pos : self.pos + n]
+        self.pos += n
+        return Generated(out)
 
 
 def fid_of(real: torch.Tensor, fake: torch.Tensor, tmp_path: Path, batch_size: int = 16, **kwargs) -> float:
@@ -65,7 +70,7 @@ def fid_of(real: torch.Tensor, fake: torch.Tensor, tmp_path: Path, batch_size: i
         batch_size=batch_size,
         **kwargs,
     )
-    return cb.evaluate(sampler(fake), 4, Reals(real, batch=batch_size))[""]
+    return cb.evaluate(Replay(fake), Reals(real, batch=batch_size))[""]
 
 
 def test_identical_sets_give_zero_and_shift_grows(tmp_path: Path) -> None:
@@ -107,20 +112,20 @@ def test_cache_reused_recomputed_on_new_protocol_and_corruption(tmp_path: Path) 
     real, fake = images(64, 0), images(64, 1)
     dm = Reals(real)
     cb = FID(num_real=64, num_fake=64, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path))
-    first = cb.evaluate(sampler(fake), 4, dm)
+    first = cb.evaluate(Replay(fake), dm)
     assert cb.real_images_extracted == 64
     files = sorted(tmp_path.iterdir())
     assert [f.name for f in files] == [f"{cb.protocol(dm).digest()}.pt"]  # no temp file left
 
     # A second evaluation, and a fresh callback (a later run), read the cache.
-    assert cb.evaluate(sampler(fake), 4, dm) == pytest.approx(first)
+    assert cb.evaluate(Replay(fake), dm) == pytest.approx(first)
     cb2 = FID(num_real=64, num_fake=64, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path))
-    assert cb2.evaluate(sampler(fake), 4, dm) == pytest.approx(first)
+    assert cb2.evaluate(Replay(fake), dm) == pytest.approx(first)
     assert cb.real_images_extracted == 64 and cb2.real_images_extracted == 0
 
     # Another protocol (fewer real images) recomputes into its own file.
     cb3 = FID(num_real=32, num_fake=64, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path))
-    cb3.evaluate(sampler(fake), 4, dm)
+    cb3.evaluate(Replay(fake), dm)
     assert cb3.real_images_extracted == 32
     assert len(list(tmp_path.iterdir())) == 2
 
@@ -128,11 +133,11 @@ def test_cache_reused_recomputed_on_new_protocol_and_corruption(tmp_path: Path) 
     files[0].write_bytes(b"not a torch file" * 10)
     cb4 = FID(num_real=64, num_fake=64, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path))
     with pytest.warns(UserWarning, match="unusable"):
-        assert cb4.evaluate(sampler(fake), 4, dm) == pytest.approx(first)
+        assert cb4.evaluate(Replay(fake), dm) == pytest.approx(first)
     assert cb4.real_images_extracted == 64
     assert not [f for f in tmp_path.iterdir() if f.suffix == ".tmp"]
     cb5 = FID(num_real=64, num_fake=64, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path))
-    cb5.evaluate(sampler(fake), 4, dm)
+    cb5.evaluate(Replay(fake), dm)
     assert cb5.real_images_extracted == 0
 
 
@@ -140,14 +145,14 @@ def test_cache_with_wrong_protocol_inside_is_recomputed(tmp_path: Path) -> None:
     real, fake = images(32, 0), images(32, 1)
     dm = Reals(real)
     cb = FID(num_real=32, num_fake=32, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path))
-    cb.evaluate(sampler(fake), 4, dm)
+    cb.evaluate(Replay(fake), dm)
     (path,) = tmp_path.iterdir()
     blob = torch.load(path, weights_only=True)
     blob["protocol"]["split"] = "test"
     torch.save(blob, path)
     cb2 = FID(num_real=32, num_fake=32, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path))
     with pytest.warns(UserWarning, match="protocol"):
-        cb2.evaluate(sampler(fake), 4, dm)
+        cb2.evaluate(Replay(fake), dm)
     assert cb2.real_images_extracted == 32
 
 
@@ -164,7 +169,7 @@ def test_kid_zero_for_identical_grows_with_shift_and_caches(tmp_path: Path) -> N
             subsets=5,
             subset_size=32,
         )
-        return cb.evaluate(sampler(fake), 4, dm)
+        return cb.evaluate(Replay(fake), dm)
 
     same = kid(real.clone())
     assert abs(same[""]) < 0.05 * abs(kid((real + 0.4).clamp(-1, 1))[""])
@@ -175,7 +180,7 @@ def test_kid_zero_for_identical_grows_with_shift_and_caches(tmp_path: Path) -> N
 
     # The KID cache is a different file from the FID cache of the same images.
     FID(num_real=64, num_fake=64, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path)).evaluate(
-        sampler(real), 4, dm
+        Replay(real), dm
     )
     assert len(list(tmp_path.iterdir())) == 2
 
@@ -193,7 +198,7 @@ def test_kid_agrees_with_torchmetrics_on_same_features(tmp_path: Path) -> None:
         subset_size=16,
         batch_size=5,
     )
-    got = cb.evaluate(sampler(fake), 4, Reals(real))
+    got = cb.evaluate(Replay(fake), Reals(real))
     net = tiny_extractor().eval()
 
     class F(nn.Module):
@@ -221,11 +226,11 @@ def test_two_rank_states_sum_to_single_process_fid(tmp_path: Path) -> None:
             return {"": float("nan")}  # without a process group rank 1 alone cannot compute
 
     single = FID(num_real=64, num_fake=96, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path))
-    expected = single.evaluate(sampler(fake), 4, Reals(real))[""]
+    expected = single.evaluate(Replay(fake), Reals(real))[""]
     ranks = []
     for rank in range(2):
         cb = Capture(num_real=64, num_fake=96, feature_extractor=tiny_extractor(), cache_dir=str(tmp_path))
-        cb.evaluate(sampler(fake[48 * rank :]), 4, Reals(real), rank=rank, world_size=2)
+        cb.evaluate(Replay(fake[48 * rank :]), Reals(real), rank=rank, world_size=2)
         assert int(cb.states["fake_features_num_samples"]) == 48
         ranks.append(cb)
     metric = ranks[0]._metric
@@ -305,7 +310,10 @@ def test_callback_in_lightning_fit_and_validate(tmp_path: Path) -> None:
     assert "test/kid_32_sequential" in trainer.logged_metrics
     state = torch.load(ckpt.last_model_path, weights_only=False)
     assert not [k for k in state["state_dict"] if "inception" in k or "extractor" in k or "features" in k]
-    assert set(state["state_dict"]) == set(module.state_dict())
+    # Only the generator's and the discriminator's tensors: nothing of the callbacks' feature networks.
+    expected = {f"generator.{k}" for k in module.generator.state_dict()}
+    expected |= {f"discriminator.{k}" for k in module.discriminator.state_dict()}
+    assert set(state["state_dict"]) == expected
 
 
 def test_offline_inception_error_names_file_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,7 +326,7 @@ def test_offline_inception_error_names_file_and_folder(tmp_path: Path, monkeypat
     monkeypatch.setattr(fe, "load_state_dict_from_url", no_network)
     cb = FID(num_real=4, num_fake=4, cache_dir=str(tmp_path / "stats"))
     with pytest.raises(RuntimeError) as info:
-        cb.evaluate(lambda z: torch.zeros(z.shape[0], 3, 8, 8), 4, Reals(images(4, 0)))
+        cb.evaluate(Replay(torch.zeros(4, 3, 8, 8)), Reals(images(4, 0)))
     message = str(info.value)
     assert INCEPTION_WEIGHTS_FILE in message
     assert str(tmp_path / "hub" / "checkpoints") in message

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
@@ -20,32 +18,28 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gan_upsample.callbacks.samples import SampleGrid
 from gan_upsample.images import make_image_grid
+from gan_upsample.lit.adversarial import AdversarialModule, Generated
 
 LATENT_DIM = 4
 SIZE = 8
 BATCHES_PER_EPOCH = 4
 
 
-@dataclass
-class Counters:
-    g_steps: int = 0
+class TinyGAN(AdversarialModule):
+    """A minimal unconditional AdversarialModule: a linear generator trained by a plain loss, no discriminator."""
 
-
-class TinyGAN(pl.LightningModule):
-    """Stand-in for GANModule: the SampleGrid contract and nothing else."""
+    paired = False
 
     def __init__(self, g_steps_per_batch: int = 1) -> None:
-        super().__init__()
-        self.latent_dim = LATENT_DIM
-        self.counters = Counters()
+        super().__init__(nn.Linear(LATENT_DIM, 3 * SIZE * SIZE), None)
+        self.automatic_optimization = True
         self.g_steps_per_batch = g_steps_per_batch
-        self.net = nn.Linear(LATENT_DIM, 3 * SIZE * SIZE)
         self.sample_calls: list[int] = []
         self.sample_latents: list[torch.Tensor] = []
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         self.counters.g_steps += self.g_steps_per_batch
-        return (self.net(batch[0]) - 0.5).pow(2).mean()
+        return (self.generator(batch[0]) - 0.5).pow(2).mean()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.5)
@@ -54,21 +48,12 @@ class TinyGAN(pl.LightningModule):
         data = torch.randn(BATCHES_PER_EPOCH * 2, LATENT_DIM, generator=torch.Generator().manual_seed(1))
         return DataLoader(TensorDataset(data), batch_size=2, shuffle=False)
 
-    def sample_images(self, z: torch.Tensor) -> torch.Tensor:
+    def fakes_for(self, real: torch.Tensor | int, generator: torch.Generator | None = None) -> Generated:
+        n = real if isinstance(real, int) else real.shape[0]
+        z = torch.randn(n, LATENT_DIM, generator=generator)
         self.sample_calls.append(self.counters.g_steps)
         self.sample_latents.append(z.clone())
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            images = torch.tanh(self.net(z)).view(-1, 3, SIZE, SIZE)
-        self.train(was_training)
-        return images
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["g_steps"] = self.counters.g_steps
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.counters.g_steps = checkpoint["g_steps"]
+        return Generated(torch.tanh(self.generate(z)).view(-1, 3, SIZE, SIZE))
 
 
 def fit(
@@ -158,18 +143,20 @@ def test_resume_reuses_the_same_latents_and_does_not_rewrite(tmp_path: Path) -> 
     for z in before.sample_latents + after.sample_latents:
         assert_close(z, before.sample_latents[0])
     assert png_steps(Path(second.log_dir) / "images" / "samples") == [6, 8]
-    final = make_image_grid(after.sample_images(after.sample_latents[-1]))
+    final = make_image_grid(after.fakes_for(4, torch.Generator().manual_seed(0)).fakes)
     assert_close(read_png(Path(second.log_dir) / "images" / "samples" / "step_0000008.png"), final)
 
 
-def test_latents_are_fixed_and_leave_the_global_rng_alone() -> None:
-    callback = SampleGrid(num_samples=5, seed=11)
-    state = torch.random.get_rng_state()
-    z = callback.latents(LATENT_DIM)
-    assert torch.equal(torch.random.get_rng_state(), state)
-    assert z.shape == (5, LATENT_DIM)
+def test_latents_come_from_the_seed_and_leave_the_global_rng_alone(tmp_path: Path) -> None:
+    module = TinyGAN()
+    callback = SampleGrid(num_samples=5, every_n_steps=0, seed=11)
+    fit(module, [callback], CSVLogger(tmp_path), max_steps=1)
+    (z,) = module.sample_latents
     assert_close(z, torch.randn(5, LATENT_DIM, generator=torch.Generator().manual_seed(11)))
-    assert_close(SampleGrid(num_samples=5, seed=11).latents(LATENT_DIM), z)
+    state = torch.random.get_rng_state()
+    callback._write(module.trainer, module, step=1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert_close(module.sample_latents[-1], z)
 
 
 def test_state_dict_round_trip_and_key_specific_state_key() -> None:
@@ -187,11 +174,22 @@ def test_rejects_bad_arguments(kwargs: dict[str, int], match: str) -> None:
 
 
 def test_module_without_the_contract_is_a_clear_error(tmp_path: Path) -> None:
-    class NoSampler(TinyGAN):
-        sample_images = None  # type: ignore[assignment]
+    class NotAdversarial(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Linear(LATENT_DIM, 1)
 
-    with pytest.raises(TypeError, match="lacks sample_images"):
-        fit(NoSampler(), [SampleGrid(num_samples=4)], CSVLogger(tmp_path), max_steps=1)
+        def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+            return self.net(batch[0]).mean()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self) -> DataLoader:
+            return DataLoader(TensorDataset(torch.randn(4, LATENT_DIM)), batch_size=2)
+
+    with pytest.raises(TypeError, match="needs an AdversarialModule"):
+        fit(NotAdversarial(), [SampleGrid(num_samples=4)], CSVLogger(tmp_path), max_steps=1)
 
 
 def test_tensorboard_receives_the_grids(tmp_path: Path) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from jsonargparse import ArgumentParser
 from PIL import Image
+from torchvision import datasets as tv_datasets
 
 from gan_upsample.data import (
     BrightShapes,
@@ -204,3 +208,182 @@ def test_worker_processes_give_the_same_validation_batches() -> None:
     assert loader.persistent_workers
     for a, b in zip(in_process.val_dataloader(), loader, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# -- fake torchvision data sets (torchvision's checksums patched out; the files hold random pixels) ----------
+
+
+def _write_fake_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch, num_train: int, num_test: int) -> None:
+    """CIFAR-10's five pickled training batches (``num_train`` images spread over them) and its test batch."""
+    import torchvision.datasets.cifar as tv_cifar
+
+    folder = root / tv_datasets.CIFAR10.base_folder
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    sizes = [len(part) for part in np.array_split(np.arange(num_train), 5)]
+    for name, n in [*((f"data_batch_{i + 1}", s) for i, s in enumerate(sizes)), ("test_batch", num_test)]:
+        entry = {"data": rng.integers(0, 256, size=(n, 3 * 32 * 32), dtype=np.uint8), "labels": [0] * n}
+        (folder / name).write_bytes(pickle.dumps(entry))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{i}" for i in range(10)]}))
+    monkeypatch.setattr(tv_datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *args, **kwargs: True)
+
+
+def _write_fake_stl10(root: Path, monkeypatch: pytest.MonkeyPatch, num_unlabeled: int, num_test: int) -> None:
+    """STL-10's binary files: ``num_unlabeled`` unlabelled, 2 labelled training and ``num_test`` test images."""
+    folder = root / tv_datasets.STL10.base_folder
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n, labelled in (("unlabeled", num_unlabeled, False), ("train", 2, True), ("test", num_test, True)):
+        (folder / f"{prefix}_X.bin").write_bytes(rng.integers(0, 256, size=(n, 3, 96, 96), dtype=np.uint8).tobytes())
+        if labelled:
+            (folder / f"{prefix}_y.bin").write_bytes(np.ones(n, dtype=np.uint8).tobytes())
+    monkeypatch.setattr(tv_datasets.STL10, "_check_integrity", lambda self: True)
+
+
+def _write_fake_celeba(root: Path, monkeypatch: pytest.MonkeyPatch, sizes: dict[int, int]) -> None:
+    """CelebA's aligned 178x218 JPEGs and list files; ``sizes`` maps a partition (0 train, 1 valid, 2 test) to
+    its number of images."""
+    folder = root / tv_datasets.CelebA.base_folder
+    (folder / "img_align_celeba").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    names = [(f"{i + 1:06d}.jpg", part) for i, part in enumerate(p for p, n in sizes.items() for _ in range(n))]
+    for name, _ in names:
+        pixels = rng.integers(0, 256, size=(218, 178, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / "img_align_celeba" / name)
+
+    def table(header: str | None, columns: int, value: int) -> str:
+        head = f"{len(names)}\n{header}\n" if header is not None else ""
+        return head + "".join(f"{name} {' '.join([str(value)] * columns)}\n" for name, _ in names)
+
+    (folder / "list_eval_partition.txt").write_text("".join(f"{name} {part}\n" for name, part in names))
+    (folder / "identity_CelebA.txt").write_text(table(None, 1, 1))
+    (folder / "list_bbox_celeba.txt").write_text(table("x_1 y_1 width height", 4, 1))
+    (folder / "list_landmarks_align_celeba.txt").write_text(table("lefteye_x lefteye_y", 2, 1))
+    (folder / "list_attr_celeba.txt").write_text(table("Smiling Young", 2, -1))
+    monkeypatch.setattr(tv_datasets.CelebA, "_check_integrity", lambda self: True)
+
+
+# -- every shipped data module, built offline -----------------------------------------------------------------
+
+SIZE = 8
+"""Side of the images in the tests of every data module."""
+
+
+def _bright_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
+    return BrightShapesDataModule(num_train=6, num_val=3, **kwargs)
+
+
+def _natural_crops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
+    return NaturalCropsDataModule(num_train=6, num_val=3, **kwargs)
+
+
+def _image_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
+    _write_folder(tmp_path, 10)
+    return ImageFolderDataModule(str(tmp_path), val_size=3, random_crop=True, hflip=True, **kwargs)
+
+
+def _mnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
+    _write_fake_mnist(tmp_path, num_train=10, num_test=3)
+    return MNISTDataModule(root=str(tmp_path), val_size=3, **kwargs)
+
+
+def _cifar10(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
+    _write_fake_cifar10(tmp_path, monkeypatch, num_train=10, num_test=3)
+    return CIFAR10DataModule(root=str(tmp_path), val_size=3, hflip=True, **kwargs)
+
+
+def _stl10(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
+    _write_fake_stl10(tmp_path, monkeypatch, num_unlabeled=10, num_test=3)
+    return STL10DataModule(root=str(tmp_path), val_size=3, hflip=True, **kwargs)
+
+
+def _celeba(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
+    _write_fake_celeba(tmp_path, monkeypatch, {0: 6, 1: 3, 2: 3})
+    return CelebADataModule(root=str(tmp_path), hflip=True, **kwargs)
+
+
+MAKERS: dict[type[ImageDataModule], Callable[..., ImageDataModule]] = {
+    BrightShapesDataModule: _bright_shapes,
+    NaturalCropsDataModule: _natural_crops,
+    ImageFolderDataModule: _image_folder,
+    MNISTDataModule: _mnist,
+    CIFAR10DataModule: _cifar10,
+    STL10DataModule: _stl10,
+    CelebADataModule: _celeba,
+}
+"""How to build each shipped data module offline, with 6 or 7 training and 3 validation images of 8x8."""
+
+
+def _shipped_data_modules() -> set[type[ImageDataModule]]:
+    found: set[type[ImageDataModule]] = set()
+    pending = [ImageDataModule]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            pending.append(sub)
+            if sub.__module__.startswith("gan_upsample.") and not inspect.isabstract(sub):
+                found.add(sub)
+    return found
+
+
+def test_every_shipped_data_module_is_tested() -> None:
+    assert _shipped_data_modules() == set(MAKERS), "add the new data module to MAKERS (and, if held out, SPLIT)"
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("module", list(MAKERS), ids=lambda m: m.__name__)
+def test_every_loader_yields_plain_image_tensors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: type[ImageDataModule], channels: int
+) -> None:
+    dm = MAKERS[module](tmp_path, monkeypatch, image_size=SIZE, channels=channels, batch_size=2)
+    assert type(dm) is module
+    for stage in ("fit", "test", "predict"):
+        dm.setup(stage)
+    loaders = {
+        "train": dm.train_dataloader(),
+        "val": dm.val_dataloader(),
+        "test": dm.test_dataloader(),
+        "predict": dm.predict_dataloader(),
+    }
+    for name, loader in loaders.items():
+        batches = list(loader)
+        assert batches, name
+        for batch in batches:
+            assert type(batch) is torch.Tensor, (name, type(batch))
+            assert batch.dtype == torch.float32, name
+            assert batch.ndim == 4 and batch.shape[1:] == (channels, SIZE, SIZE), (name, batch.shape)
+            assert 1 <= len(batch) <= 2, (name, batch.shape)
+            assert batch.min() >= -1.0 and batch.max() <= 1.0, name
+    assert all(len(batch) == 2 for batch in loaders["train"])  # incomplete last batch dropped
+    assert sum(len(batch) for batch in loaders["val"]) == 3
+
+
+SPLIT = {
+    MNISTDataModule: _mnist,
+    CIFAR10DataModule: _cifar10,
+    STL10DataModule: _stl10,
+    ImageFolderDataModule: _image_folder,
+}
+"""The data modules that hold out ``val_size`` (3) of their 10 training images."""
+
+SPLIT_SEEDS = {0: ([0, 2, 3, 5, 6, 8, 9], [1, 4, 7]), 7: ([1, 2, 4, 6, 7, 8, 9], [0, 3, 5])}
+"""``(train, val)`` indices of 3 images held out of 10, by seed: the output of each module's own ``_split`` before
+the split moved into :class:`ImageDataModule`, pinned so that a seed keeps selecting the same images."""
+
+
+def test_every_held_out_data_module_is_in_split() -> None:
+    holds_out = {m for m in _shipped_data_modules() if "val_size" in inspect.signature(m).parameters}
+    assert holds_out == set(SPLIT)
+
+
+@pytest.mark.parametrize("seed", list(SPLIT_SEEDS))
+@pytest.mark.parametrize("module", list(SPLIT), ids=lambda m: m.__name__)
+def test_held_out_split_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: type[ImageDataModule], seed: int
+) -> None:
+    train, val = SPLIT_SEEDS[seed]
+    assert held_out_split(10, 3, seed) == (train, val)
+    dm = SPLIT[module](tmp_path, monkeypatch, image_size=SIZE, batch_size=2, seed=seed)
+    dm.setup("fit")
+    assert list(dm.train_set.indices) == train  # type: ignore[union-attr]
+    assert list(dm.val_set.indices) == val  # type: ignore[union-attr]

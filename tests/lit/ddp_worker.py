@@ -1,7 +1,8 @@
 """One rank of the DDP tests in ``test_ddp.py``, started as ``torchrun`` would start it (RANK, WORLD_SIZE, ...).
 
 Usage: ``python ddp_worker.py MODE OUT_DIR`` with MODE ``decisions`` (process-consistent decisions
-with rank-local inputs that disagree) or ``deepsim`` (a real 2-rank DeePSiM fit with ``gan_ddp``).
+with rank-local inputs that disagree) or ``deepsim`` (a real 2-rank DeePSiM fit with
+``ddp_find_unused_parameters_true``).
 Each rank writes ``OUT_DIR/<mode>_rank<R>.json``.
 """
 
@@ -66,19 +67,19 @@ def decisions(rank: int, out: Path) -> None:
 
 def deepsim(rank: int, out: Path) -> None:
     import lightning.pytorch as pl
+    from lightning.pytorch.strategies import DDPStrategy
 
     from gan_upsample.data import NaturalCropsDataModule
     from gan_upsample.lit.deepsim import DeePSiMModule
     from gan_upsample.models import AlexNetComparator, DeePSiMDiscriminator, EncoderDecoder
-    from gan_upsample.strategies import GANDDPStrategy
 
     pl.seed_everything(0)
     comparator = AlexNetComparator(layers="conv2", weights="random")
     if rank == 1:
         # A different comparator on rank 1: DDP must neither broadcast rank 0's over it nor average anything into it.
         with torch.no_grad():
-            for buffer in comparator.buffers():
-                buffer.mul_(1.5)
+            for tensor in comparator.state_dict().values():
+                tensor.mul_(1.5)
     module = DeePSiMModule(
         generator=EncoderDecoder(base_channels=4, max_channels=8, num_down=2, code_channels=4),
         discriminator=DeePSiMDiscriminator(base_channels=4, max_channels=8),
@@ -91,7 +92,10 @@ def deepsim(rank: int, out: Path) -> None:
 
     class Inspect(pl.Callback):
         def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-            seen["ignored"] = sorted(trainer.strategy.model.parameters_to_ignore)
+            seen["ddp_tensors"] = sorted(
+                [n for n, _ in trainer.strategy.model.named_parameters()]
+                + [n for n, _ in trainer.strategy.model.named_buffers()]
+            )
             seen["strategy"] = type(trainer.strategy).__name__
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -100,7 +104,7 @@ def deepsim(rank: int, out: Path) -> None:
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=2,
-        strategy=GANDDPStrategy(process_group_backend="gloo"),
+        strategy=DDPStrategy(find_unused_parameters=True, process_group_backend="gloo"),
         max_epochs=1,
         limit_train_batches=3,
         limit_val_batches=0,

@@ -6,28 +6,49 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from gan_upsample.losses import DiscriminatorFreezer, discriminator_loss, generator_loss, r1_penalty
+from gan_upsample.losses import (
+    AdversarialLoss,
+    DiscriminatorFreezer,
+    Hinge,
+    LeastSquares,
+    NonSaturating,
+    r1_penalty,
+)
 
 
 def test_nonsaturating_matches_log_formulas() -> None:
     real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
-    d = discriminator_loss(real, fake, "nonsaturating")
+    d = NonSaturating().discriminator_loss(real, fake)
     expected = -torch.log(torch.sigmoid(real)).mean() - torch.log(1 - torch.sigmoid(fake)).mean()
     assert_close(d, expected)
-    assert_close(generator_loss(fake, "nonsaturating"), -torch.log(torch.sigmoid(fake)).mean())
+    assert_close(NonSaturating().generator_loss(fake), -torch.log(torch.sigmoid(fake)).mean())
 
 
-def test_hinge_and_lsgan() -> None:
+def test_hinge_and_least_squares() -> None:
     real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
-    assert_close(discriminator_loss(real, fake, "hinge"), torch.tensor((0 + 0.5) / 2 + (0 + 1) / 2))
-    assert_close(generator_loss(fake, "hinge"), torch.tensor(1.0))
-    assert_close(discriminator_loss(real, fake, "lsgan"), torch.tensor(0.5 * ((1 + 0.25) / 2 + (4 + 0) / 2)))
-    assert_close(generator_loss(fake, "lsgan"), torch.tensor(0.5 * (9 + 1) / 2))
+    assert_close(Hinge().discriminator_loss(real, fake), torch.tensor((0 + 0.5) / 2 + (0 + 1) / 2))
+    assert_close(Hinge().generator_loss(fake), torch.tensor(1.0))
+    assert_close(LeastSquares().discriminator_loss(real, fake), torch.tensor(0.5 * ((1 + 0.25) / 2 + (4 + 0) / 2)))
+    assert_close(LeastSquares().generator_loss(fake), torch.tensor(0.5 * (9 + 1) / 2))
 
 
-def test_unknown_loss_is_clear() -> None:
-    with pytest.raises(ValueError, match="choose one of nonsaturating, hinge, lsgan"):
-        generator_loss(torch.zeros(1), "wgan")
+def test_only_the_nonsaturating_logits_are_probabilities() -> None:
+    assert NonSaturating().logits_are_probabilities
+    assert not Hinge().logits_are_probabilities and not LeastSquares().logits_are_probabilities
+
+
+def test_a_new_loss_is_one_class() -> None:
+    class Wasserstein(AdversarialLoss):
+        def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+            return fake_logits.mean() - real_logits.mean()
+
+        def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+            return -fake_logits.mean()
+
+    loss = Wasserstein()
+    assert_close(loss.discriminator_loss(torch.tensor([3.0]), torch.tensor([1.0])), torch.tensor(-2.0))
+    with pytest.raises(TypeError, match="abstract"):
+        AdversarialLoss()  # type: ignore[abstract]
 
 
 def test_r1_of_linear_discriminator() -> None:
