@@ -447,54 +447,19 @@ class KID(FID):
     single-process run.
 
     Args:
-        num_real: Real images for the reference features.
-        num_fake: Generated images per evaluation.
-        every_n_steps: Also evaluate every this many generator steps (``None``: only at validation/test).
-        on_validation: Evaluate at the end of each validation epoch.
-        on_test: Evaluate at the end of each test epoch.
-        split: Split of the data module the real images come from (``"val"`` or ``"test"``).
-        batch_size: Batch size of generation and feature extraction.
-        feature_extractor: Module mapping images in ``[-1, 1]`` to ``(N, F)`` features; ``None``: Inception.
-        inception_weights: Path of the Inception weights file for the default extractor (offline machines).
-        cache_dir: Folder of the cached real features.
-        seed: Seed of the fake latents and of the subsets.
         subsets: Number of subsets KID averages over.
         subset_size: Images per subset (clipped to ``num_real`` and ``num_fake``).
+        **kwargs: Every argument of :class:`FID` (``num_real``, ``num_fake``, ``every_n_steps``, ``split``,
+            ``batch_size``, ``feature_extractor``, ``inception_weights``, ``cache_dir``, ``seed``, ...);
+            ``seed`` also seeds the subsets.
     """
 
     name = "kid"
 
-    def __init__(
-        self,
-        num_real: int = 5000,
-        num_fake: int = 5000,
-        every_n_steps: int | None = None,
-        on_validation: bool = True,
-        on_test: bool = True,
-        split: str = "val",
-        batch_size: int = 64,
-        feature_extractor: nn.Module | None = None,
-        inception_weights: str | None = None,
-        cache_dir: str = "~/.cache/gan_upsample/fid_stats",
-        seed: int = 0,
-        subsets: int = 100,
-        subset_size: int = 1000,
-    ) -> None:
-        super().__init__(
-            num_real,
-            num_fake,
-            every_n_steps,
-            on_validation,
-            on_test,
-            split,
-            batch_size,
-            feature_extractor,
-            inception_weights,
-            cache_dir,
-            seed,
-        )
+    def __init__(self, subsets: int = 100, subset_size: int = 1000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.subsets = subsets
-        self.subset_size = min(subset_size, num_real, num_fake)
+        self.subset_size = min(subset_size, self.num_real, self.num_fake)
 
     def _new_metric(self, feature: nn.Module) -> Metric:
         return KernelInceptionDistance(

@@ -21,7 +21,6 @@ from torch import nn
 
 from gan_upsample.images import log_image
 from gan_upsample.lit.adversarial import AdversarialModule, Generated
-from gan_upsample.losses.adversarial import AdversarialLoss
 from gan_upsample.losses.deepsim import FeatureTerm, ImageNorm, ImageTerm
 from gan_upsample.losses.terms import LossTerm
 from gan_upsample.metrics.paired import high_frequency_ratio, normalized_euclidean_error
@@ -47,17 +46,15 @@ class DeePSiMModule(AdversarialModule):
         lambda_adv: Weight of the adversarial loss.
         lambda_img: Weight of the image loss.
         image_loss: ``l2`` (the paper) or ``l1``.
-        loss: Adversarial loss class (``NonSaturating``, the paper's, when omitted; ``Hinge``, ``LeastSquares``).
         terms: Further generator loss terms (``gan_upsample.losses.LossTerm`` subclasses with their weights).
         optimizer_g: Optimiser factory for the generator (default: Adam 2e-4, betas (0.9, 0.999)).
         optimizer_d: Optimiser factory for the discriminator (same default).
         freeze_threshold: Freeze the discriminator while ``L_discr / L_adv`` is below this (0.1, as in
             most of the paper's experiments); ``null`` never freezes.
-        ema_decay: Generator EMA decay for evaluation; ``None`` disables it.
-        max_nonfinite_steps: Consecutive non-finite steps skipped before training stops with an error.
-        seed: Seed of the module's noise generator (offset by the process rank).
-        channels_last: Train in the NHWC memory format (GPU speed-up; see ``AdversarialModule``).
         val_grid_size: Validation images shown in the input / output / target grid.
+        **kwargs: Further options of :class:`~gan_upsample.lit.adversarial.AdversarialModule`: ``loss``
+            (``NonSaturating``, the paper's, by default; ``Hinge``, ``LeastSquares``), ``r1_gamma``,
+            ``d_steps_per_g_step``, ``ema_decay``, ``max_nonfinite_steps``, ``seed``, ``channels_last``.
     """
 
     paired = True
@@ -72,16 +69,12 @@ class DeePSiMModule(AdversarialModule):
         lambda_adv: float = 0.01,
         lambda_img: float = 1.0,
         image_loss: ImageNorm = "l2",
-        loss: AdversarialLoss | None = None,
         terms: Sequence[LossTerm] = (),
         optimizer_g: OptimizerCallable = deepsim_adam,
         optimizer_d: OptimizerCallable = deepsim_adam,
         freeze_threshold: float | None = 0.1,
-        ema_decay: float | None = None,
-        max_nonfinite_steps: int = 20,
-        seed: int = 0,
-        channels_last: bool = False,
         val_grid_size: int = 8,
+        **kwargs: Any,
     ) -> None:
         for name, value in (("lambda_feat", lambda_feat), ("lambda_adv", lambda_adv), ("lambda_img", lambda_img)):
             if value < 0:
@@ -102,16 +95,12 @@ class DeePSiMModule(AdversarialModule):
         super().__init__(
             generator,
             discriminator,
-            loss=loss,
             adv_weight=lambda_adv,
             terms=[*builtin, *terms],
             optimizer_g=optimizer_g,
             optimizer_d=optimizer_d,
             freeze_threshold=freeze_threshold,
-            ema_decay=ema_decay,
-            max_nonfinite_steps=max_nonfinite_steps,
-            seed=seed,
-            channels_last=channels_last,
+            **kwargs,
         )
         self.save_hyperparameters(
             ignore=["generator", "discriminator", "comparator", "task", "optimizer_g", "optimizer_d", "loss", "terms"]

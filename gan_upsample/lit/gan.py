@@ -8,14 +8,11 @@ in YAML (``NonSaturating``, ``Hinge``, ``LeastSquares``), with an optional R1 pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
-from lightning.pytorch.cli import OptimizerCallable
 
-from gan_upsample.lit.adversarial import AdversarialModule, Generated, dcgan_adam
-from gan_upsample.losses.adversarial import AdversarialLoss
-from gan_upsample.losses.terms import LossTerm
+from gan_upsample.lit.adversarial import AdversarialModule, Generated
 from gan_upsample.models.discriminators import Discriminator
 from gan_upsample.models.generators import Generator
 
@@ -26,54 +23,17 @@ class GANModule(AdversarialModule):
     Args:
         generator: The generator (``z -> image``), e.g. ``DCGANGenerator``.
         discriminator: The discriminator, e.g. ``DCGANDiscriminator``.
-        optimizer_g: Optimiser factory for the generator (default: Adam, lr 2e-4, betas (0.5, 0.999)).
-        optimizer_d: Optimiser factory for the discriminator (same default).
-        loss: Adversarial loss class: ``NonSaturating`` (default), ``Hinge`` or ``LeastSquares``
-            (``gan_upsample.losses``), or any ``AdversarialLoss`` subclass.
-        terms: Further generator loss terms (``gan_upsample.losses.LossTerm`` subclasses with their weights).
-        r1_gamma: Weight ``gamma`` of the R1 penalty ``gamma / 2 * E||grad D(x)||^2``; 0 disables it.
-        d_steps_per_g_step: Discriminator steps per generator step.
-        freeze_threshold: Freeze the discriminator while ``L_discr / L_adv`` is below this (DeePSiM's rule);
-            ``None`` (default for DCGAN) never freezes.
-        ema_decay: Generator EMA decay for samples and evaluation; ``None`` (default) disables it.
-        max_nonfinite_steps: Consecutive non-finite steps skipped before training stops with an error.
-        seed: Seed of the latent generator (offset by the process rank).
-        channels_last: Train in the NHWC memory format (GPU speed-up; see ``AdversarialModule``).
+        **kwargs: Every option of :class:`~gan_upsample.lit.adversarial.AdversarialModule`: ``loss``
+            (``NonSaturating`` by default, ``Hinge``, ``LeastSquares``), ``terms``, ``optimizer_g`` /
+            ``optimizer_d`` (Adam, lr 2e-4, betas (0.5, 0.999)), ``r1_gamma``, ``d_steps_per_g_step``,
+            ``freeze_threshold`` (``None``: never freeze, DCGAN's default), ``ema_decay``, ``max_nonfinite_steps``,
+            ``seed`` (of the latents, offset by the process rank), ``channels_last``.
     """
 
     paired = False
 
-    def __init__(
-        self,
-        generator: Generator,
-        discriminator: Discriminator,
-        optimizer_g: OptimizerCallable = dcgan_adam,
-        optimizer_d: OptimizerCallable = dcgan_adam,
-        loss: AdversarialLoss | None = None,
-        terms: Sequence[LossTerm] = (),
-        r1_gamma: float = 0.0,
-        d_steps_per_g_step: int = 1,
-        freeze_threshold: float | None = None,
-        ema_decay: float | None = None,
-        max_nonfinite_steps: int = 20,
-        seed: int = 0,
-        channels_last: bool = False,
-    ) -> None:
-        super().__init__(
-            generator,
-            discriminator,
-            loss=loss,
-            terms=terms,
-            optimizer_g=optimizer_g,
-            optimizer_d=optimizer_d,
-            r1_gamma=r1_gamma,
-            d_steps_per_g_step=d_steps_per_g_step,
-            freeze_threshold=freeze_threshold,
-            ema_decay=ema_decay,
-            max_nonfinite_steps=max_nonfinite_steps,
-            seed=seed,
-            channels_last=channels_last,
-        )
+    def __init__(self, generator: Generator, discriminator: Discriminator, **kwargs: Any) -> None:
+        super().__init__(generator, discriminator, **kwargs)
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d", "loss", "terms"])
         self.latent_dim: int = generator.latent_dim
 

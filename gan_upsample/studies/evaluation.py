@@ -10,10 +10,8 @@ evaluates it with the normal ``test``; these three pieces are stacked onto each 
   "The Role of ImageNet Classes in Fréchet Inception Distance", show how much Inception's own features
   matter). Such an FID is a **relative** number for runs measured under the same protocol, never comparable
   with published (Inception) FIDs; the FID callback marks it in the metric name (``fid_256_randomcnn``).
-* :class:`ReconstructionFID`: FID for paired tasks (DeePSiM autoencoder, colourisation, ...): the
-  reconstructions ``G(task.inputs(y))`` of the first ``num_fake`` images of the split against the split's
-  real images ("rFID"), logged as ``<stage>/rfid_<tag>``. Same protocol, caching and extractor as
-  :class:`~gan_upsample.callbacks.FID`.
+* :class:`ReconstructionFID`: the FID of a paired module (DeePSiM autoencoder, colourisation, ...), whose
+  fakes are reconstructions of the split's images, under the name it deserves ("rFID", ``<stage>/rfid_<tag>``).
 * :class:`StudyRecorder`: training images per second (timed training batches after a warm-up), peak
   memory of the run (CUDA: ``torch.cuda.max_memory_allocated``; CPU: the peak resident set size of the
   process, Python and torch included), and at test time a few evaluation images plus the averaged radial
@@ -32,7 +30,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from gan_upsample.callbacks.fid import FID
@@ -93,63 +90,14 @@ class RandomCNN(nn.Module):
 
 
 class ReconstructionFID(FID):
-    """FID of a paired task's reconstructions ("rFID"), logged as ``<stage>/rfid_<tag>``.
+    """FID of a paired module's reconstructions ("rFID"), logged as ``<stage>/rfid_<tag>``.
 
-    The fakes are ``pl_module.generate(pl_module.task.inputs(y))`` for the first ``num_fake`` images ``y`` of
-    ``split`` (in order; with several processes each rank reconstructs its own consecutive share); the reals
-    are the first ``num_real`` images of the same split. Protocol, caching, quantisation and feature
-    extractor are those of :class:`~gan_upsample.callbacks.FID` (see there for the arguments); the cache
-    file differs from a GAN FID's because the protocol records ``statistics="rfid"``.
+    :class:`~gan_upsample.callbacks.FID` already scores what ``fakes_for`` returns, which for a paired module
+    are the reconstructions of the first ``num_fake`` images of ``split``; this class only names the metric
+    (and its cached protocol) for what it measures, so a study's table does not call it a GAN's FID.
     """
 
     name = "rfid"
-
-    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        datamodule = trainer.datamodule
-        if datamodule is None:
-            raise RuntimeError(f"{type(self).__name__} needs the Trainer's datamodule for the real images")
-        if not (hasattr(pl_module, "task") and hasattr(pl_module, "generate")):
-            raise TypeError(
-                f"{type(self).__name__} reconstructs images with `task.inputs` and `generate` (a paired-task "
-                f"module such as DeePSiMModule); {type(pl_module).__name__} has no task. Use FID for GANs."
-            )
-        rank, world = trainer.global_rank, trainer.world_size
-        start = sum(self.num_fake // world + (1 if r < self.num_fake % world else 0) for r in range(rank))
-        images = self._consecutive(datamodule, start)
-
-        def reconstruct(z: Tensor) -> Tensor:
-            # FID.evaluate asks for batches by latent count; the latents' values are not used.
-            y = images(z.shape[0]).to(pl_module.device)
-            return pl_module.generate(pl_module.task.inputs(y))  # type: ignore[operator, union-attr]
-
-        values = self.evaluate(reconstruct, 1, datamodule, pl_module.device, rank, world)
-        for suffix, value in values.items():
-            name = f"{stage}/{self.name}_{self.protocol(datamodule).tag}{suffix}"
-            pl_module.log(name, value, sync_dist=False)
-            if stage == "test":
-                rank_zero_info(f"{name} = {value:.6g}")
-
-    def _consecutive(self, datamodule: Any, start: int) -> Any:
-        """A function ``take(n)`` returning the next ``n`` images of the split, beginning at index ``start``."""
-        batches = iter(self._real_images(datamodule))
-        buffer: list[Tensor] = []
-        skip = [start]
-
-        def take(n: int) -> Tensor:
-            while sum(b.shape[0] for b in buffer) < n:
-                batch = next(batches, None)
-                if batch is None:
-                    raise ValueError(f"the {self.split} split has too few images for num_fake={self.num_fake}")
-                if skip[0]:
-                    dropped = min(skip[0], batch.shape[0])
-                    batch, skip[0] = batch[dropped:], skip[0] - dropped
-                if batch.shape[0]:
-                    buffer.append(batch)
-            joined = torch.cat(buffer)
-            buffer[:] = [joined[n:]] if joined.shape[0] > n else []
-            return joined[:n]
-
-        return take
 
 
 def _peak_rss_mb() -> float:
@@ -252,7 +200,6 @@ class StudyRecorder(pl.Callback):
         self._steal_at_start: float | None = None
         self._fit_started = 0.0
         self._reals: list[Tensor] = []
-        self._fakes: list[Tensor] = []
 
     # -- training speed and memory --------------------------------------------------------------------
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
@@ -279,9 +226,8 @@ class StudyRecorder(pl.Callback):
         self._sync(pl_module)
         self._seen_batches += 1
         if self._start is not None and self._seen_batches > self.warmup_batches:
-            images = batch[0] if isinstance(batch, (list, tuple)) else batch
             self._timed_seconds += time.perf_counter() - self._start
-            self._timed_images += int(images.shape[0]) * trainer.world_size
+            self._timed_images += int(batch.shape[0]) * trainer.world_size
         self._start = None
 
     def train_record(self, pl_module: pl.LightningModule) -> dict[str, Any]:
@@ -327,35 +273,25 @@ class StudyRecorder(pl.Callback):
 
     # -- evaluation images and spectra ----------------------------------------------------------------
     def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
-        self._reals, self._fakes = [], []
+        self._reals = []
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:  # noqa: D102
         room = self.spectrum_samples - sum(r.shape[0] for r in self._reals)
-        if room <= 0:
-            return
-        y = (batch[0] if isinstance(batch, (list, tuple)) else batch)[:room]
-        self._reals.append(y.detach().float().cpu())
-        if not hasattr(pl_module, "sample_images"):
-            self._fakes.append(pl_module.generate(pl_module.task.inputs(y)).detach().float().cpu())  # type: ignore[operator, union-attr]
+        if room > 0:
+            self._reals.append(batch[:room].detach().float().cpu())
 
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
         if not trainer.is_global_zero or trainer.fast_dev_run or not self._reals:
             return
         reals = torch.cat(self._reals)
-        if hasattr(pl_module, "sample_images"):
-            kind = "gan"
-            gen = torch.Generator().manual_seed(self.seed)
-            fakes = []
-            for n in torch.arange(reals.shape[0]).split(64):
-                z = torch.randn(len(n), pl_module.latent_dim, generator=gen).to(pl_module.device)  # type: ignore[arg-type]
-                fakes.append(pl_module.sample_images(z).detach().float().cpu())  # type: ignore[operator]
-            fake = torch.cat(fakes)
-        else:
-            kind = "paired"
-            fake = torch.cat(self._fakes)
-        self._reals, self._fakes = [], []
+        self._reals = []
+        # The same generator state for every run: a GAN's fakes come from the same latents.
+        gen = torch.Generator().manual_seed(self.seed)
+        fake = torch.cat(
+            [pl_module.fakes_for(chunk.to(pl_module.device), gen).fakes.float().cpu() for chunk in reals.split(64)]
+        )
         blob = {
-            "kind": kind,
+            "kind": "paired" if pl_module.paired else "gan",
             "fakes": to_uint8(fake[: self.num_images]),
             "reals": to_uint8(reals[: self.num_images]),
             "spectrum_fake": radial_power_spectrum(fake).double(),

@@ -13,6 +13,7 @@ checkpoint reload. There is no training loop here; :mod:`gan_upsample.studies.co
 from __future__ import annotations
 
 import sys
+import warnings
 
 from gan_upsample.cli import GanUpsampleCLI
 
@@ -21,16 +22,14 @@ def main(argv: list[str] | None = None) -> None:
     """Fit with the given ``fit`` arguments, then test the final model with the same Trainer.
 
     Args:
-        argv: ``fit`` arguments without the subcommand; ``None`` reads the command line.
+        argv: ``fit`` arguments without the subcommand; ``None`` reads the command line. Under DDP, Lightning
+            starts the other ranks with this process's own command line, so they read the same arguments.
     """
-    if argv is None:
-        # From the command line: hand LightningCLI sys.argv itself (it warns when given both), with ``fit`` in
-        # front; DDP's launcher starts the other ranks with this same sys.argv, "fit" included.
-        given = sys.argv[1:]
-        sys.argv[1:] = given if given[:1] == ["fit"] else ["fit", *given]
-        cli = GanUpsampleCLI()
-    else:
-        cli = GanUpsampleCLI(args=["fit", *argv])
+    args = sys.argv[1:] if argv is None else argv
+    with warnings.catch_warnings():
+        # LightningCLI warns when given ``args`` while sys.argv holds arguments: here they are the same ones.
+        warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
+        cli = GanUpsampleCLI(args=["fit", *args])
     cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,21 +15,23 @@ import torch
 import yaml
 from PIL import Image
 
-from gan_upsample.callbacks.fid import _state_digest
-from gan_upsample.studies import compare
-from gan_upsample.studies.compare import (
+from gan_upsample.studies import report, runner
+from gan_upsample.studies.compare import main
+from gan_upsample.studies.evaluation import RandomCNN, ReconstructionFID
+from gan_upsample.studies.figures import best_window, nyquist_energy
+from gan_upsample.studies.report import aggregate
+from gan_upsample.studies.runner import (
     EvalSettings,
     StudyError,
-    adapt_fragment,
-    aggregate,
-    main,
+    differing_settings,
     plan_runs,
     preflight,
+    read_grid,
     read_test_metrics,
     resolve_upsamplers,
     run_overrides,
+    upsampler_arguments,
 )
-from gan_upsample.studies.evaluation import RandomCNN, ReconstructionFID
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 
@@ -104,6 +107,12 @@ def test_study_trains_each_upsampler_then_skips_finished_runs(tmp_path: Path, ca
     assert "max_epochs" in capsys.readouterr().err
     assert [p.stat().st_mtime_ns for p in results] == stamps
 
+    # A report kept without its run folders (like docs/study) is rebuilt from results.csv alone.
+    tables = {name: (out / name).read_text() for name in ("results.csv", "summary.csv", "summary.md")}
+    shutil.rmtree(out / "runs")
+    assert main([*args, "--report_only"]) == 0
+    assert {name: (out / name).read_text() for name in tables} == tables
+
 
 def test_aggregate_mean_and_sample_sd_over_seeds() -> None:
     rows = [
@@ -119,7 +128,7 @@ def test_aggregate_mean_and_sample_sd_over_seeds() -> None:
     assert a["x_mean"] == 2.0 and math.isnan(a["x_sd"])  # one value: no spread
     assert b["fid_mean"] == 5.0 and math.isnan(b["fid_sd"])
     assert math.isnan(b["x_mean"])  # a diverged run is not hidden
-    table = compare.markdown_table([a, b], [("fid", "FID", ".2f")])
+    table = report.markdown_table([a, b], [("fid", "FID", ".2f")])
     assert "| a | 3 | 4.00 ± 3.61 |" in table and "| b | 1 | 5.00 |" in table
 
 
@@ -128,7 +137,6 @@ def test_unknown_upsampler_and_missing_base_are_clear_errors(tmp_path: Path, cap
         resolve_upsamplers(["resize_conv", "nope"])
     with pytest.raises(StudyError, match="given twice"):
         resolve_upsamplers(["resize_conv", str(CONFIGS / "upsampler" / "resize_conv.yaml")])
-    assert [n for n, _ in resolve_upsamplers(None)] == sorted(p.stem for p in (CONFIGS / "upsampler").glob("*.yaml"))
 
     base = str(CONFIGS / "quickstart.yaml")
     assert main(["--base", base, "--upsamplers", "nope", "--out", str(tmp_path)]) == 2
@@ -149,7 +157,7 @@ def test_plan_skips_finished_resumes_checkpointed_and_refuses_other_settings(tmp
         "stale": {"study_settings.json": {**mine, "max_epochs": 9}, "checkpoints/last.ckpt": {}},
     }.items():
         for rel, content in files.items():
-            path = compare.run_folder(tmp_path, name, 0) / rel
+            path = runner.run_folder(tmp_path, name, 0) / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(content))
     assert [a for *_, a in plan_runs(tmp_path, combos, prints)] == ["skip", "resume", "train", "train"]
@@ -157,32 +165,58 @@ def test_plan_skips_finished_resumes_checkpointed_and_refuses_other_settings(tmp
         plan_runs(tmp_path, combos, {c: {**mine, "max_epochs": 3} for c in combos})
 
 
-def test_fragments_adapt_to_the_deepsim_generator_and_bad_ones_are_reported(tmp_path: Path) -> None:
+def test_differing_settings_names_what_changes_results() -> None:
+    mine = {"base": "b.yaml", "seed": 0, "max_epochs": 2, "eval": {"fid_seed": 0}, "wandb": False}
+    assert differing_settings(mine, dict(mine)) == []
+    assert differing_settings(mine, {**mine, "wandb": True, "fid_cache_dir": "x"}) == []  # logger, cache: no
+    assert differing_settings(mine, {**mine, "max_epochs": 3, "eval": {"fid_seed": 1}}) == ["eval", "max_epochs"]
+    assert differing_settings(mine, None) == ["base", "eval", "max_epochs", "seed"]
+
+
+def test_the_study_and_the_sweep_share_one_grid(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    grid = read_grid()
+    sweep = yaml.safe_load((CONFIGS / "sweeps" / "upsamplers.yaml").read_text())
+    assert grid.upsamplers == sweep["parameters"]["upsampler"]["values"]
+    assert grid.seeds == sweep["parameters"]["seed_everything"]["values"]
+    assert (CONFIGS.parent / grid.base).is_file()
+    # Every upsampler of the grid is a fragment the study (and --upsampler NAME) can stack.
+    assert [n for n, _ in resolve_upsamplers(grid.upsamplers)] == grid.upsamplers
+    # Without --base/--upsamplers/--seeds the study takes the grid's: here it finds no runs of them.
+    assert main(["--report_only", "--out", str(tmp_path)]) == 2
+    assert "no finished runs" in capsys.readouterr().err
+    other = tmp_path / "grid.yaml"
+    other.write_text(yaml.safe_dump({**sweep, "parameters": {"upsampler": {"values": ["nope"]}}}))
+    assert main(["--grid", str(other), "--out", str(tmp_path)]) == 2
+    assert "seed_everything" in capsys.readouterr().err
+
+
+def test_upsampler_fragments_stack_on_every_base_and_bad_ones_are_reported() -> None:
     base = CONFIGS / "deepsim_autoencoder_natural.yaml"
     fragment = CONFIGS / "upsampler" / "bilinear_additive.yaml"
-    adapted, notes = adapt_fragment("bilinear_additive", fragment, yaml.safe_load(base.read_text()), tmp_path)
-    assert adapted != fragment and "EncoderDecoder has no output_conv" in notes[0]
-    gen = yaml.safe_load(adapted.read_text())["model"]["init_args"]["generator"]["init_args"]
-    assert "output_conv" not in gen and gen["upsampler"]["class_path"].endswith("BilinearAdditive")
+    # EncoderDecoder always ends with a convolution and has no output_conv: only the upsampler is stacked.
+    args, notes = upsampler_arguments(fragment, yaml.safe_load(base.read_text()))
+    assert "EncoderDecoder has no output_conv" in notes[0]
+    assert len(args) == 1 and "BilinearAdditive" in args[0] and "output_conv" not in args[0]
     small = [
         "--model.init_args.generator.init_args.base_channels=4",
         "--model.init_args.generator.init_args.max_channels=16",
     ]
-    assert preflight(["--config", str(base), "--config", str(adapted), *small]) == (None, None)
-    # Fragments a DCGAN takes as they are.
+    assert preflight(["--config", str(base), *args, *small]) == (None, None)
+    # A DCGAN takes the fragment as it is.
     quick = yaml.safe_load((CONFIGS / "quickstart.yaml").read_text())
-    assert adapt_fragment("bilinear_additive", fragment, quick, tmp_path) == (fragment, [])
+    assert upsampler_arguments(fragment, quick) == (["--config", str(fragment)], [])
 
-    bad = tmp_path / "bad.yaml"
-    up = {"class_path": "gan_upsample.nn.upsamplers.PixelDCL", "init_args": {"kernel_size": 4}}
-    bad.write_text(yaml.safe_dump({"model": {"init_args": {"generator": {"init_args": {"upsampler": up}}}}}))
-    error, _ = preflight(["--config", str(CONFIGS / "quickstart.yaml"), "--config", str(bad)])
+    bad = {"class_path": "gan_upsample.nn.upsamplers.PixelDCL", "init_args": {"kernel_size": 4}}
+    quickstart = ["--config", str(CONFIGS / "quickstart.yaml")]
+    error, _ = preflight([*quickstart, f"--model.init_args.generator.init_args.upsampler={json.dumps(bad)}"])
     assert error is not None and "odd" in error
+    error, _ = preflight([*quickstart, "--model.init_args.nope=1"])
+    assert error is not None and "nope" in error
 
 
 def test_run_overrides_group_wandb_runs_by_study(tmp_path: Path) -> None:
     base = yaml.safe_load((CONFIGS / "deepsim_autoencoder_natural.yaml").read_text())
-    spec = run_overrides(base, "paired", "pixel_dcl", 3, tmp_path / "natural", EvalSettings(), 256, 2, "proj")
+    spec = run_overrides(base, True, "pixel_dcl", 3, tmp_path / "natural", EvalSettings(), 256, 2, "proj")
     csv_logger, wandb = spec["trainer"]["logger"]
     assert csv_logger["init_args"] == {
         "save_dir": str(tmp_path / "natural" / "runs"),
@@ -193,18 +227,10 @@ def test_run_overrides_group_wandb_runs_by_study(tmp_path: Path) -> None:
     assert wandb["init_args"]["group"] == "natural" and wandb["init_args"]["name"] == "pixel_dcl-seed3"
     assert spec["seed_everything"] == 3 and spec["model"]["init_args"]["seed"] == 3
     assert spec["trainer"]["max_epochs"] == 2 and spec["trainer"]["limit_val_batches"] == 0
-    classes = [cb["class_path"].rpartition(".")[2] for cb in spec["trainer"]["callbacks"]]
-    # The base's own evaluation callbacks stay for validation but not at test; the study's are added.
-    assert classes == [
-        "LPIPS",
-        "Checkerboard",
-        "ModelCheckpoint",
-        "ReconstructionFID",
-        "Checkerboard",
-        "LPIPS",
-        "StudyRecorder",
-    ]
-    assert [cb["init_args"]["on_test"] for cb in spec["trainer"]["callbacks"][:2]] == [False, False]
+    # The base's own evaluation callbacks stay for validation but do not run at test, where the study's do.
+    base_evals = [cb for cb in spec["trainer"]["callbacks"][:2]]
+    assert [cb["class_path"].rpartition(".")[2] for cb in base_evals] == ["LPIPS", "Checkerboard"]
+    assert all(cb["init_args"]["on_test"] is False for cb in base_evals)
 
 
 def test_read_test_metrics_takes_the_last_test_values(tmp_path: Path) -> None:
@@ -216,7 +242,10 @@ def test_read_test_metrics_takes_the_last_test_values(tmp_path: Path) -> None:
 
 def test_random_cnn_is_seeded_and_takes_any_size() -> None:
     a, b, c = RandomCNN(seed=0), RandomCNN(seed=0), RandomCNN(seed=1)
-    assert _state_digest(a) == _state_digest(b) != _state_digest(c)
+    def same(x: torch.nn.Module, y: torch.nn.Module) -> bool:
+        return all(torch.equal(v, y.state_dict()[k]) for k, v in x.state_dict().items())
+
+    assert same(a, b) and not same(a, c)
     torch.manual_seed(0)
     assert a(torch.rand(2, 3, 8, 8)).shape == (2, 32 + 64 + 128)
     grey = torch.rand(2, 1, 20, 20) * 2 - 1
@@ -235,12 +264,13 @@ class _Reals:
 
 
 def _paired_module(noise: float, logged: dict[str, float]) -> SimpleNamespace:
-    def generate(x: torch.Tensor) -> torch.Tensor:
-        return (x + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(-1, 1)
+    def fakes_for(real: torch.Tensor, generator: torch.Generator | None = None) -> SimpleNamespace:
+        fakes = (real + noise * torch.randn(real.shape, generator=torch.Generator().manual_seed(1))).clamp(-1, 1)
+        return SimpleNamespace(fakes=fakes, targets=real, inputs=real)
 
     return SimpleNamespace(
-        task=SimpleNamespace(inputs=lambda y: y),
-        generate=generate,
+        paired=True,
+        fakes_for=fakes_for,
         device=torch.device("cpu"),
         log=lambda name, value, **kw: logged.__setitem__(name, value),
     )
@@ -257,9 +287,6 @@ def test_reconstruction_fid_compares_reconstructions_of_the_same_images(tmp_path
         ((name, values[noise]),) = logged.items()
         assert name == "test/rfid_12_randomcnn"
     assert abs(values[0.0]) < 1e-3 < values[0.5]
-    # Rank 1 of 2 reconstructs the images after rank 0's share (6 of 12), across batch borders.
-    take = ReconstructionFID(12, 12, split="test")._consecutive(trainer.datamodule, 6)
-    torch.testing.assert_close(torch.cat([take(4), take(2)]), images[6:12])
 
 
 def test_script_entry_point_shows_help() -> None:
@@ -275,5 +302,5 @@ def test_zoom_window_finds_a_checkerboard_patch() -> None:
     images[:, :, 4:12, 4:12] = 200  # an edge-free bright square: little (pi, pi) energy inside
     checker = (torch.arange(4)[:, None] + torch.arange(4)[None, :]) % 2 * 60
     images[1, :, 9:13, 2:6] += checker.to(torch.uint8)
-    k, y, x = compare._best_window(compare._nyquist_energy(images, 4))
+    k, y, x = best_window(nyquist_energy(images, 4))
     assert k == 1 and abs(y - 9) <= 1 and abs(x - 2) <= 1  # on the patch (its border also responds)

@@ -1,0 +1,546 @@
+"""What a study trains and how: the grid, the per-run configuration, skipping, resuming, one fit+test per run.
+
+A run is the normal command line: :mod:`gan_upsample.studies.fit_and_test` with
+
+    --config BASE --config configs/upsampler/NAME.yaml --config <run>/study_overrides.yaml [extra --key=value ...]
+
+in a process of its own. This module decides which runs are needed (:func:`plan_runs`), checks that each
+upsampler builds on the base before any training (:func:`preflight`), writes each run's overrides
+(:func:`run_overrides`) and records a finished run (:func:`run_one`). :mod:`gan_upsample.studies.compare` is
+the command around it; :mod:`gan_upsample.studies.report` turns the finished runs into tables and figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib
+import inspect
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import warnings
+from argparse import ArgumentError
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from gan_upsample.files import write_atomic
+from gan_upsample.studies.evaluation import EVAL_IMAGES, TRAIN_RECORD
+
+__all__ = [
+    "GRID",
+    "EvalSettings",
+    "Grid",
+    "StudyError",
+    "differing_settings",
+    "fit_arguments",
+    "plan_runs",
+    "preflight",
+    "read_grid",
+    "read_test_metrics",
+    "resolve_upsamplers",
+    "run_folder",
+    "run_one",
+    "run_overrides",
+    "study_callbacks",
+    "upsampler_arguments",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+UPSAMPLER_DIR = ROOT / "configs" / "upsampler"
+#: The one definition of the grid: the W&B sweep's ``upsampler`` and ``seed_everything`` values and its base.
+GRID = ROOT / "configs" / "sweeps" / "upsamplers.yaml"
+RESULT = "result.json"
+SETTINGS = "study_settings.json"
+OVERRIDES = "study_overrides.yaml"
+LOG = "fit.log"
+# Evaluation callbacks of a base config: kept (for validation) but not run at test, where the study's own are.
+_EVAL_CALLBACKS = {"FID", "KID", "Checkerboard", "LPIPS", "ReconstructionFID"}
+# Fingerprint entries that do not change a run's numbers: a finished run made with other values is reused.
+_NOT_RESULT = {"wandb", "fid_cache_dir"}
+# LightningCLI warns when it is given ``args`` while sys.argv holds arguments too (the study's own, here).
+_ARGS_AND_ARGV = r"LightningCLI's args parameter is intended"
+
+
+class StudyError(ValueError):
+    """A study cannot start or continue: unknown upsampler, missing base, conflicting earlier runs, ..."""
+
+
+# --------------------------------------------------------------------------------------------- the grid
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """Which upsamplers, seeds and base config are compared.
+
+    Attributes:
+        upsamplers: Fragment names (``configs/upsampler/<name>.yaml``).
+        seeds: Seeds of every upsampler.
+        base: The experiment config every run starts from.
+    """
+
+    upsamplers: list[str]
+    seeds: list[int]
+    base: str
+
+
+def read_grid(path: Path = GRID) -> Grid:
+    """The grid of a W&B sweep file: its ``upsampler`` and ``seed_everything`` values and its experiment.
+
+    The sweep runs ``python -m gan_upsample fit --config BASE ... ${args}``; the study runs the same grid
+    locally, so both read it from this one file.
+
+    Raises:
+        StudyError: When the file lacks one of them.
+    """
+    try:
+        sweep = yaml.safe_load(path.read_text()) or {}
+        params = sweep["parameters"]
+        upsamplers = [str(v) for v in params["upsampler"]["values"]]
+        seeds = [int(v) for v in params["seed_everything"]["values"]]
+        command = [str(c) for c in sweep["command"]]
+        base = command[command.index("fit") + 2]
+    except (OSError, KeyError, TypeError, ValueError, IndexError) as err:
+        raise StudyError(
+            f"{path} does not define the grid: it needs parameters.upsampler.values, "
+            f"parameters.seed_everything.values and a command `... fit --config BASE ...` ({err!r})"
+        ) from err
+    return Grid(upsamplers, seeds, base)
+
+
+def available_upsamplers(folder: Path = UPSAMPLER_DIR) -> dict[str, Path]:
+    """Upsampler fragments by name (file stem), sorted."""
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def resolve_upsamplers(names: Sequence[str], folder: Path = UPSAMPLER_DIR) -> list[tuple[str, Path]]:
+    """``(name, fragment path)`` for each requested upsampler: a fragment name, or a path to a fragment file.
+
+    Args:
+        names: Fragment names (``resize_conv``) or paths (``my/fragment.yaml``).
+        folder: Where named fragments live.
+
+    Raises:
+        StudyError: For an unknown name (the message lists the valid ones) or a repeated name.
+    """
+    known = available_upsamplers(folder)
+    out: list[tuple[str, Path]] = []
+    for name in names:
+        path = Path(name)
+        if name.endswith((".yaml", ".yml")) or os.sep in name:
+            if not path.is_file():
+                raise StudyError(f"upsampler fragment {name} does not exist")
+            out.append((path.stem, path.resolve()))
+        elif name in known:
+            out.append((name, known[name]))
+        else:
+            raise StudyError(
+                f"unknown upsampler {name!r}; choose from: {', '.join(known)} (fragments in {folder}), "
+                "or give the path of a fragment file"
+            )
+    seen = [n for n, _ in out]
+    repeated = sorted({n for n in seen if seen.count(n) > 1})
+    if repeated:
+        raise StudyError(f"upsampler(s) given twice: {', '.join(repeated)}")
+    return out
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping (empty for anything else)."""
+    data = yaml.safe_load(path.read_text())
+    return data if isinstance(data, dict) else {}
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def resolve_class(spec: Any, base: type) -> type:
+    """The class a config's ``class_path`` (or short name, as LightningCLI accepts it) names.
+
+    Raises:
+        StudyError: When it names no subclass of ``base``.
+    """
+    import gan_upsample.cli  # noqa: F401  (imports every class a config can name by its short name)
+
+    name = str(spec.get("class_path", "") if isinstance(spec, dict) else spec or "")
+    if "." in name:
+        module, _, attr = name.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), attr, None)
+        except ImportError:
+            cls = None
+    else:
+        cls = next((c for c in _subclasses(base) if c.__name__ == name), None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise StudyError(f"the base config names {name!r}, which is not a {base.__name__}")
+    return cls
+
+
+def is_paired(base: dict[str, Any]) -> bool:
+    """Whether the base's LightningModule is a paired one (its fakes have targets: LPIPS, rFID)."""
+    from gan_upsample.lit.adversarial import AdversarialModule
+
+    return bool(resolve_class((base.get("model") or {}).get("class_path"), AdversarialModule).paired)
+
+
+def upsampler_arguments(fragment: Path, base: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The config arguments that put a fragment's upsampler on the base's generator, and notes to print.
+
+    Normally ``--config FRAGMENT``. ``bilinear_additive.yaml`` also sets ``output_conv: true``, a generator
+    option only ``DCGANGenerator`` has (``EncoderDecoder`` always ends with that convolution): for a
+    generator without an option the fragment sets, the fragment's upsampler and the options that generator
+    does take are given as overrides instead, and a note names what was left out. The upsampler itself is
+    never changed.
+    """
+    data = load_yaml(fragment)
+    options = (((data.get("model") or {}).get("init_args") or {}).get("generator") or {}).get("init_args") or {}
+    generator = ((base.get("model") or {}).get("init_args") or {}).get("generator")
+    if not options or generator is None:
+        return ["--config", str(fragment)], []
+    cls = resolve_class(generator, nn.Module)
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return ["--config", str(fragment)], []
+    lacking = [k for k in options if k not in params]
+    if not lacking:
+        return ["--config", str(fragment)], []
+    key = "--model.init_args.generator.init_args"
+    args = [f"{key}.{k}={json.dumps(v)}" for k, v in options.items() if k not in lacking]
+    note = f"{fragment.stem}: {cls.__name__} has no {', '.join(lacking)}; only the fragment's upsampler is used"
+    return args, [note]
+
+
+# --------------------------------------------------------------------------------------------- per run
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    """The evaluation protocol, identical for every run of a study.
+
+    Args:
+        fid_extractor: ``randomcnn`` (fixed random-weight CNN, relative numbers), ``inception`` or ``none``.
+        fid_images: Real and generated images of the FID; ``None`` takes the whole test split (at most 10,000).
+        fid_seed: Seed of the RandomCNN weights (part of the protocol).
+        fid_cache_dir: Folder of the cached real statistics; ``None`` is the FID callback's default.
+        inception_weights: Path of the Inception weights file (``inception`` only; default: the torch cache).
+        checkerboard_images: Fakes (and at most as many reals) scored by the checkerboard metrics and spectra.
+        lpips_pretrained: LPIPS with the ImageNet AlexNet backbone (needs the weights) instead of a random one.
+        warmup_batches: Training batches not timed by the images/s measurement.
+        validate: Keep the base's validation during fit (default off: the budget goes to training).
+    """
+
+    fid_extractor: str = "randomcnn"
+    fid_images: int | None = None
+    fid_seed: int = 0
+    fid_cache_dir: str | None = None
+    inception_weights: str | None = None
+    checkerboard_images: int = 256
+    lpips_pretrained: bool = False
+    warmup_batches: int = 10
+    validate: bool = False
+
+
+def run_folder(out: Path, name: str, seed: int) -> Path:
+    """``<out>/runs/<upsampler>/seed<S>``: the CSVLogger's log_dir of that run."""
+    return out / "runs" / name / f"seed{seed}"
+
+
+def study_callbacks(paired: bool, settings: EvalSettings, fid_images: int) -> list[dict[str, Any]]:
+    """The evaluation callbacks every run gets (test only), as ``class_path``/``init_args`` dicts."""
+    callbacks: list[dict[str, Any]] = []
+    if settings.fid_extractor != "none":
+        fid_args: dict[str, Any] = {
+            "num_real": fid_images,
+            "num_fake": fid_images,
+            "on_validation": False,
+            "on_test": True,
+            "split": "test",
+            "seed": 0,
+        }
+        if settings.fid_cache_dir:
+            fid_args["cache_dir"] = str(settings.fid_cache_dir)
+        if settings.fid_extractor == "randomcnn":
+            fid_args["feature_extractor"] = {
+                "class_path": "gan_upsample.studies.evaluation.RandomCNN",
+                "init_args": {"seed": settings.fid_seed},
+            }
+        elif settings.inception_weights:
+            fid_args["inception_weights"] = str(settings.inception_weights)
+        fid_class = "gan_upsample.studies.evaluation.ReconstructionFID" if paired else "gan_upsample.callbacks.FID"
+        callbacks.append({"class_path": fid_class, "init_args": fid_args})
+    callbacks.append(
+        {
+            "class_path": "gan_upsample.callbacks.Checkerboard",
+            "init_args": {
+                "num_samples": settings.checkerboard_images,
+                "period": 2,
+                "seed": 0,
+                "on_validation": False,
+                "on_test": True,
+            },
+        }
+    )
+    if paired:
+        callbacks.append(
+            {
+                "class_path": "gan_upsample.callbacks.LPIPS",
+                "init_args": {
+                    "net": "alex",
+                    "pretrained_backbone": settings.lpips_pretrained,
+                    "on_validation": False,
+                    "on_test": True,
+                },
+            }
+        )
+    callbacks.append(
+        {
+            "class_path": "gan_upsample.studies.evaluation.StudyRecorder",
+            "init_args": {
+                "warmup_batches": settings.warmup_batches,
+                "spectrum_samples": settings.checkerboard_images,
+            },
+        }
+    )
+    return callbacks
+
+
+def _base_callbacks(base: dict[str, Any]) -> list[Any]:
+    """The base's callbacks, its evaluation callbacks switched off at test (the study evaluates)."""
+    callbacks = (base.get("trainer") or {}).get("callbacks") or []
+    if isinstance(callbacks, dict):
+        callbacks = [callbacks]
+    out = []
+    for cb in callbacks:
+        if isinstance(cb, dict) and str(cb.get("class_path", "")).rpartition(".")[2] in _EVAL_CALLBACKS:
+            cb = {**cb, "init_args": {**(cb.get("init_args") or {}), "on_test": False}}
+        out.append(cb)
+    return out
+
+
+def run_overrides(
+    base: dict[str, Any],
+    paired: bool,
+    name: str,
+    seed: int,
+    out: Path,
+    settings: EvalSettings,
+    fid_images: int,
+    max_epochs: int | None = None,
+    wandb_project: str | None = None,
+) -> dict[str, Any]:
+    """The ``study_overrides.yaml`` of one run: seed, loggers, callbacks, validation and budget."""
+    loggers: list[dict[str, Any]] = [
+        {
+            "class_path": "gan_upsample.loggers.ResumableCSVLogger",
+            "init_args": {"save_dir": str(out / "runs"), "name": name, "version": f"seed{seed}"},
+        }
+    ]
+    if wandb_project:
+        loggers.append(
+            {
+                "class_path": "lightning.pytorch.loggers.WandbLogger",
+                "init_args": {
+                    "project": wandb_project,
+                    "group": out.name,
+                    "name": f"{name}-seed{seed}",
+                    "tags": [name, f"seed{seed}", out.name],
+                    "save_dir": str(out),
+                    "log_model": False,
+                },
+            }
+        )
+    trainer: dict[str, Any] = {
+        "logger": loggers,
+        "callbacks": _base_callbacks(base) + study_callbacks(paired, settings, fid_images),
+        "enable_progress_bar": False,
+    }
+    if not settings.validate:
+        trainer.update({"limit_val_batches": 0, "num_sanity_val_steps": 0})
+    if max_epochs is not None:
+        trainer["max_epochs"] = max_epochs
+    return {"seed_everything": seed, "trainer": trainer, "model": {"init_args": {"seed": seed}}}
+
+
+def fit_arguments(base: Path, upsampler: Sequence[str], overrides: Path, extra: Sequence[str]) -> list[str]:
+    """The ``fit`` arguments of one run (without ``--ckpt_path``): base, upsampler, the run's overrides, extra."""
+    return ["--config", str(base), *upsampler, "--config", str(overrides), *extra]
+
+
+def read_test_metrics(metrics_csv: Path) -> dict[str, float]:
+    """The last logged value of every ``test/...`` column of a CSVLogger ``metrics.csv`` (prefix removed)."""
+    values: dict[str, float] = {}
+    if not metrics_csv.is_file():
+        return values
+    with open(metrics_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key and key.startswith("test/") and value not in (None, ""):
+                    values[key.removeprefix("test/")] = float(value)
+    return values
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's content, ``None`` when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def tail(path: Path, lines: int = 4) -> str:
+    """The last non-empty lines of a log, indented."""
+    try:
+        text = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return "\n".join("      " + line[:200] for line in text[-lines:])
+
+
+def preflight(config_args: Sequence[str], test_size: bool = False) -> tuple[str | None, int | None]:
+    """Build one combination in this process (parse, instantiate, one batch of fakes), without training.
+
+    Returns:
+        ``(error message or None, size of the test split when test_size and the build succeeded)``.
+    """
+    from gan_upsample.cli import GanUpsampleCLI
+
+    quiet = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in quiet]
+    try:
+        for logger in quiet:
+            logger.setLevel(logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_ARGS_AND_ARGV)
+            # exit_on_error=False: a configuration that does not parse raises instead of printing and exiting.
+            cli = GanUpsampleCLI(
+                args=[*config_args, "--trainer.logger=false"],
+                run=False,
+                parser_kwargs={"exit_on_error": False},
+                save_config_callback=None,
+            )
+        model, datamodule = cli.model, cli.datamodule
+        model.fakes_for(torch.zeros(2, *datamodule.image_shape), torch.Generator().manual_seed(0))
+        size = None
+        if test_size:
+            datamodule.setup("test")
+            size = len(datamodule.test_set)
+    except ArgumentError as error:
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        return "\n".join(lines[-3:]) or "the configuration did not parse", None
+    except Exception as error:  # any construction error means "this combination does not build"
+        return f"{type(error).__name__}: {error}", None
+    finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+    return None, size
+
+
+# --------------------------------------------------------------------------------------------- plan and run
+def differing_settings(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[str]:
+    """Keys of two run fingerprints whose values differ in what changes a run's result (not logger or cache)."""
+    a, b = a or {}, b or {}
+    return sorted(k for k in {**a, **b} if k not in _NOT_RESULT and a.get(k) != b.get(k))
+
+
+def result_settings(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """A fingerprint without the entries that do not change results."""
+    return {k: v for k, v in fingerprint.items() if k not in _NOT_RESULT}
+
+
+def plan_runs(
+    out: Path, combos: Sequence[tuple[str, int]], fingerprints: dict[tuple[str, int], dict[str, Any]]
+) -> list[tuple[str, int, str]]:
+    """What each combination needs: ``skip`` (finished), ``resume`` (last.ckpt of the same settings) or ``train``.
+
+    Raises:
+        StudyError: If a finished run was made with settings that change results (budget, protocol, ...).
+    """
+    plan, conflicts = [], []
+    for name, seed in combos:
+        folder = run_folder(out, name, seed)
+        mine = fingerprints[(name, seed)]
+        result = read_json(folder / RESULT)
+        if result is not None:
+            differing = differing_settings(mine, result.get("settings"))
+            if differing:
+                conflicts.append(f"{folder} ({', '.join(differing)})")
+            plan.append((name, seed, "skip"))
+        elif (folder / "checkpoints" / "last.ckpt").is_file() and not differing_settings(
+            mine, read_json(folder / SETTINGS)
+        ):
+            plan.append((name, seed, "resume"))
+        else:
+            plan.append((name, seed, "train"))
+    if conflicts:
+        raise StudyError(
+            "these finished runs were made with other settings than this call (differing: in brackets):\n  "
+            + "\n  ".join(conflicts)
+            + "\nuse another --out, or delete those run folders to train them again"
+        )
+    return plan
+
+
+def _fit_process(args: list[str], log: Path) -> int:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("MPLBACKEND", "Agg")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as f:
+        f.write(f"\n$ {sys.executable} -m gan_upsample.studies.fit_and_test {' '.join(args)}\n")
+        f.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gan_upsample.studies.fit_and_test", *args],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            return proc.wait()
+        except BaseException:
+            # Interrupted (Ctrl-C): stop the run too, so that no orphan keeps writing into the run folder.
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+
+
+def run_one(
+    folder: Path, fit_args: list[str], fingerprint: dict[str, Any], name: str, seed: int
+) -> tuple[str | None, float]:
+    """Run one fit-and-test process; write ``result.json`` when it finished. Returns (failure or None, seconds)."""
+    t0 = time.perf_counter()
+    code = _fit_process(fit_args, folder / LOG)
+    seconds = time.perf_counter() - t0
+    metrics = read_test_metrics(folder / "metrics.csv")
+    train = read_json(folder / TRAIN_RECORD)
+    missing = [
+        what
+        for what, ok in (
+            ("test metrics", bool(metrics)),
+            (TRAIN_RECORD, train is not None),
+            (EVAL_IMAGES, (folder / EVAL_IMAGES).is_file()),
+        )
+        if not ok
+    ]
+    if code != 0 or missing:
+        return (f"exit code {code}" if code != 0 else f"no {', '.join(missing)}"), seconds
+    result = {
+        "upsampler": name,
+        "seed": seed,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "wall_seconds": seconds,
+        "settings": fingerprint,
+        "metrics": metrics,
+        "train": train,
+    }
+    write_atomic(folder / RESULT, json.dumps(result, indent=2) + "\n")
+    return None, seconds
