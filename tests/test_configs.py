@@ -272,7 +272,7 @@ def test_changing_class_path_keeps_shared_init_args(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", SWEEPS, ids=rel)
 def test_sweep_runs_build(path: Path) -> None:
     """Every value of a W&B sweep gives a command line that builds (``${args}`` expanded as the agent does)."""
-    from gan_upsample.cli import expand_upsampler_option
+    from gan_upsample.fragments import expand_upsampler_option
 
     sweep = load(path)
     command = sweep["command"]

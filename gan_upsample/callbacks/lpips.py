@@ -9,7 +9,7 @@ AlexNet variant.
 The network is torchmetrics' port of the reference implementation (the ``lpips`` package gives the same
 numbers). Its learned linear layers ship inside torchmetrics; the backbone is torchvision's ImageNet model,
 which this module reads from the torch hub cache itself (torchmetrics would download it unasked). Without
-the cached file a :class:`~gan_upsample.models.comparators.WeightsUnavailableError` names the file and the
+the cached file a :class:`~gan_upsample.models.weights.WeightsUnavailableError` names the file and the
 folder to put it in. ``pretrained_backbone=False`` uses a random backbone instead (tests, offline smoke
 runs); the logged name then says so, e.g. ``val/lpips_alex-random``, so such numbers are never mistaken
 for reportable ones.

@@ -361,7 +361,7 @@ class AdversarialModule(pl.LightningModule):
             "counters": asdict(self.counters),
             "freezer": self.freezer.state_dict() if self.freezer is not None else None,
             "noise_state": self.noise_generator.get_state(),
-            # So that a fit resumed from this checkpoint continues the same W&B run (see gan_upsample.cli).
+            # So that a fit resumed from here continues the same W&B run (gan_upsample.loggers.prepare_wandb).
             "wandb_run_id": next((str(lg.version) for lg in self.loggers if isinstance(lg, WandbLogger)), None),
         }
 

@@ -1,6 +1,6 @@
 """Whole networks as plain ``nn.Module``s (no Lightning imports)."""
 
-from gan_upsample.models.comparators import AlexNetComparator, Comparator, VGGComparator, WeightsUnavailableError
+from gan_upsample.models.comparators import AlexNetComparator, Comparator, VGGComparator
 from gan_upsample.models.discriminators import (
     DCGANDiscriminator,
     DeePSiMDiscriminator,
@@ -10,6 +10,7 @@ from gan_upsample.models.discriminators import (
 from gan_upsample.models.encoder_decoder import EncoderDecoder, FeatureInverter, ImageToImageGenerator
 from gan_upsample.models.generators import DCGANGenerator, Generator
 from gan_upsample.models.tasks import Colorization, Inversion, Reconstruction, Task
+from gan_upsample.models.weights import WeightsUnavailableError
 
 __all__ = [
     "AlexNetComparator",

@@ -38,8 +38,6 @@ import torch
 from torch import Tensor, nn
 from torchvision import models as tvm
 
-# Re-exported because gan_upsample.models and tests/callbacks/test_lpips.py still import it from here.
-from gan_upsample.models.weights import WeightsUnavailableError as WeightsUnavailableError
 from gan_upsample.models.weights import imagenet_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

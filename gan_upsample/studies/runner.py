@@ -33,6 +33,7 @@ import yaml
 from torch import nn
 
 from gan_upsample.files import write_atomic
+from gan_upsample.fragments import UPSAMPLER_FRAGMENTS
 from gan_upsample.studies.evaluation import EVAL_IMAGES, TRAIN_RECORD
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-UPSAMPLER_DIR = ROOT / "configs" / "upsampler"
 #: The one definition of the grid: the W&B sweep's ``upsampler`` and ``seed_everything`` values and its base.
 GRID = ROOT / "configs" / "sweeps" / "upsamplers.yaml"
 RESULT = "result.json"
@@ -114,12 +114,12 @@ def read_grid(path: Path = GRID) -> Grid:
     return Grid(upsamplers, seeds, base)
 
 
-def available_upsamplers(folder: Path = UPSAMPLER_DIR) -> dict[str, Path]:
+def available_upsamplers(folder: Path = UPSAMPLER_FRAGMENTS) -> dict[str, Path]:
     """Upsampler fragments by name (file stem), sorted."""
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
 
 
-def resolve_upsamplers(names: Sequence[str], folder: Path = UPSAMPLER_DIR) -> list[tuple[str, Path]]:
+def resolve_upsamplers(names: Sequence[str], folder: Path = UPSAMPLER_FRAGMENTS) -> list[tuple[str, Path]]:
     """``(name, fragment path)`` for each requested upsampler: a fragment name, or a path to a fragment file.
 
     Args:

@@ -12,7 +12,8 @@ from gan_upsample.callbacks.lpips import LPIPS, build_lpips_network, lpips_input
 from gan_upsample.data import NaturalCropsDataModule
 from gan_upsample.lit import DeePSiMModule, GANModule
 from gan_upsample.models import DCGANDiscriminator, DCGANGenerator, DeePSiMDiscriminator, EncoderDecoder
-from gan_upsample.models.comparators import AlexNetComparator, WeightsUnavailableError
+from gan_upsample.models.comparators import AlexNetComparator
+from gan_upsample.models.weights import WeightsUnavailableError
 
 lpips = pytest.importorskip("lpips")
 

@@ -18,8 +18,8 @@ from gan_upsample.models.comparators import (
     Comparator,
     VGGComparator,
     WeightsUnavailableError,
-    comparator_buffer_names,
 )
+from gan_upsample.models.frozen import FrozenNetwork
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -47,14 +47,16 @@ def _normalised(x: torch.Tensor) -> torch.Tensor:
 
 
 def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: t.detach().clone() for name, t in module.named_buffers()}
+    return {name: t.detach().clone() for name, t in module.state_dict().items()}
 
 
 class _Parent(nn.Module):
+    """Holds a comparator as the DeePSiM feature term does: in a FrozenNetwork, outside the module tree."""
+
     def __init__(self, comparator: Comparator) -> None:
         super().__init__()
         self.generator = nn.Conv2d(3, 3, 3, padding=1)
-        self.comparator = comparator
+        self.comparator = FrozenNetwork(comparator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.comparator(self.generator(x))
@@ -94,14 +96,11 @@ def _no_network(*args: object, **kwargs: object) -> None:
 
 
 @pytest.mark.parametrize("arch", list(FACTORIES))
-def test_frozen_without_parameters(arch: str) -> None:
+def test_frozen(arch: str) -> None:
     comparator = FACTORIES[arch]()
-    assert list(comparator.parameters()) == []
-    buffers = list(comparator.buffers())
-    assert sum(b.numel() for b in buffers) > 10_000
-    assert not any(b.requires_grad for b in buffers)
-    comparator.requires_grad_(True)  # acts on parameters only: there are none
-    assert not any(b.requires_grad for b in comparator.buffers())
+    params = list(comparator.parameters())
+    assert sum(p.numel() for p in params) > 10_000
+    assert not any(p.requires_grad for p in params)
 
 
 @pytest.mark.parametrize("arch", list(FACTORIES))
@@ -113,12 +112,14 @@ def test_stays_in_eval_mode(arch: str) -> None:
     parent = _Parent(comparator).train()
     assert parent.training and parent.generator.training
     assert not any(m.training for m in comparator.modules())
+    comparator.train(True)
+    assert not any(m.training for m in comparator.modules())
 
 
 def test_gradients_flow_to_input_and_generator_while_weights_stay() -> None:
     torch.manual_seed(0)
     parent = _Parent(AlexNetComparator("conv5", weights="random"))
-    before = _tensors(parent.comparator)
+    before = _tensors(parent.comparator.network)
     generator_before = parent.generator.weight.detach().clone()
     optimiser = torch.optim.SGD(parent.parameters(), lr=0.1)
     x = _images().requires_grad_(True)
@@ -129,7 +130,7 @@ def test_gradients_flow_to_input_and_generator_while_weights_stay() -> None:
     assert parent.generator.weight.grad is not None and parent.generator.weight.grad.abs().sum() > 0
     optimiser.step()
     assert not torch.equal(parent.generator.weight, generator_before)
-    after = _tensors(parent.comparator)
+    after = _tensors(parent.comparator.network)
     assert after.keys() == before.keys()
     for name in before:
         assert_close(after[name], before[name], rtol=0, atol=0)
@@ -146,20 +147,22 @@ def test_absent_from_parent_state_dict_and_strict_load(arch: str) -> None:
     assert sorted(state) == ["generator.bias", "generator.weight"]
     torch.manual_seed(1)
     target = _Parent(FACTORIES[arch](seed=7))
-    comparator_before = _tensors(target.comparator)
+    comparator_before = _tensors(target.comparator.network)
     result = target.load_state_dict(state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     assert_close(target.generator.weight, source.generator.weight)
-    for name, tensor in target.comparator.named_buffers():
+    for name, tensor in target.comparator.network.state_dict().items():
         assert_close(tensor, comparator_before[name], rtol=0, atol=0)
 
 
-def test_comparator_buffer_names_are_qualified() -> None:
+def test_outside_the_module_tree_and_moved_on_first_use() -> None:
     parent = _Parent(AlexNetComparator("conv2", weights="random"))
-    names = comparator_buffer_names(parent)
-    buffers = dict(parent.named_buffers())
-    assert len(names) == len(list(parent.comparator.buffers())) > 0
-    assert all(name.startswith("comparator.") and name in buffers for name in names)
+    assert [n for n, _ in parent.named_parameters()] == ["generator.weight", "generator.bias"]
+    assert not list(parent.buffers())
+    parent.to(torch.float64)  # the module tree's .to() does not reach the comparator...
+    assert next(parent.comparator.network.parameters()).dtype == torch.float32
+    net = parent.comparator.on(torch.device("meta"))  # ...FrozenNetwork.on moves it where its input is
+    assert next(net.parameters()).device.type == "meta"
 
 
 # --- random weights --------------------------------------------------------------------------------
@@ -221,7 +224,7 @@ def test_vgg_layers_match_torchvision(variant: str, cfg: str, layer: str, relu_i
     comparator = VGGComparator(layer, variant=variant, weights="random", seed=2)
     ref = tvm.vgg.make_layers(tvm.vgg.cfgs[cfg]).eval()
     assert isinstance(ref[relu_index], nn.ReLU)
-    tensors = [t for name, t in comparator.named_buffers() if name.startswith("stages.")]
+    tensors = [t for name, t in comparator.named_parameters() if name.startswith("stages.")]
     params = [p for m in ref[: relu_index + 1] for p in m.parameters()]
     assert len(params) == len(tensors)
     with torch.no_grad():
@@ -356,7 +359,7 @@ def test_truncated_after_the_deepest_layer() -> None:
     kept = [type(m) for stage in comparator.stages.values() for m in stage]
     assert kept == [nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Conv2d, nn.ReLU]
     expected = sum(c.weight.numel() + c.bias.numel() for c in convs)
-    assert sum(b.numel() for n, b in comparator.named_buffers() if n.startswith("stages.")) == expected
+    assert sum(p.numel() for n, p in comparator.named_parameters() if n.startswith("stages.")) == expected
     vgg = VGGComparator("relu2_1", weights="random")
     assert list(vgg.stages) == ["relu1_1", "relu1_2", "relu2_1"]
     with pytest.raises(ValueError, match="beyond the deepest kept layer"):

@@ -242,6 +242,7 @@ def test_read_test_metrics_takes_the_last_test_values(tmp_path: Path) -> None:
 
 def test_random_cnn_is_seeded_and_takes_any_size() -> None:
     a, b, c = RandomCNN(seed=0), RandomCNN(seed=0), RandomCNN(seed=1)
+
     def same(x: torch.nn.Module, y: torch.nn.Module) -> bool:
         return all(torch.equal(v, y.state_dict()[k]) for k, v in x.state_dict().items())
 
