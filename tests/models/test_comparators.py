@@ -17,9 +17,9 @@ from gan_upsample.models.comparators import (
     AlexNetComparator,
     Comparator,
     VGGComparator,
-    WeightsUnavailableError,
 )
 from gan_upsample.models.frozen import FrozenNetwork
+from gan_upsample.models.weights import WeightsUnavailableError
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
