@@ -23,11 +23,13 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from gan_upsample.errors import DataError
+
 IMAGE_EXTENSIONS: tuple[str, ...] = (".bmp", ".gif", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
 """File extensions read by default (compared case-insensitively)."""
 
 
-class UnreadableImageError(OSError):
+class UnreadableImageError(DataError):
     """An image file could not be read or decoded."""
 
 

@@ -28,6 +28,7 @@ from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from gan_upsample.errors import TrainingError
 from gan_upsample.losses.adversarial import AdversarialLoss, NonSaturating, r1_penalty
 from gan_upsample.losses.freezing import DiscriminatorFreezer
 from gan_upsample.losses.terms import LossTerm
@@ -51,7 +52,7 @@ class Generated:
     inputs: Tensor | None = None
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(TrainingError):
     """Raised when too many consecutive steps had non-finite losses."""
 
 

@@ -25,6 +25,8 @@ import torch
 from torch import Tensor
 from torchvision import models as tvm
 
+from gan_upsample.errors import GanUpsampleError
+
 __all__ = [
     "IMAGENET_URLS",
     "WeightFile",
@@ -46,7 +48,7 @@ IMAGENET_URLS: dict[str, str] = {
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, http.client.HTTPException)
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(GanUpsampleError, RuntimeError):
     """Pretrained weights are neither in the torch hub cache nor downloadable (or the cached file is unreadable)."""
 
 

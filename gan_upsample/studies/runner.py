@@ -32,6 +32,7 @@ import torch
 import yaml
 from torch import nn
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.files import write_atomic
 from gan_upsample.fragments import UPSAMPLER_FRAGMENTS
 from gan_upsample.studies.evaluation import EVAL_IMAGES, TRAIN_RECORD
@@ -70,7 +71,7 @@ _NOT_RESULT = {"wandb", "fid_cache_dir"}
 _ARGS_AND_ARGV = r"LightningCLI's args parameter is intended"
 
 
-class StudyError(ValueError):
+class StudyError(ConfigError):
     """A study cannot start or continue: unknown upsampler, missing base, conflicting earlier runs, ..."""
 
 
