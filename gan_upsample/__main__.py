@@ -9,12 +9,23 @@ The study commands run here, the rest in :func:`gan_upsample.cli.main`:
 
 The studies build their runs with :class:`gan_upsample.cli.GanUpsampleCLI`; dispatching them from here rather
 than from :mod:`gan_upsample.cli` keeps the two from importing each other.
+
+A person's mistake (any :class:`~gan_upsample.errors.GanUpsampleError`, also when a library wrapped it) ends
+in one line on stderr, ``error: <what is wrong> <how to fix it>``, and exit status 2 (configuration) or 1
+(run time), without a traceback; ``--debug`` anywhere on the command line, or ``GAN_UPSAMPLE_DEBUG=1``,
+shows the traceback. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from gan_upsample.errors import find_user_error
+
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "GAN_UPSAMPLE_DEBUG"
 
 
 def checkerboard(argv: list[str]) -> None:
@@ -39,12 +50,30 @@ def checkerboard(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run a command; see ``python -m gan_upsample --help``.
+    """Run a command; see ``python -m gan_upsample --help``. A person's mistake ends in one line, not a traceback.
 
     Args:
         argv: Arguments without the program name; ``None`` reads the command line.
     """
     args = sys.argv[1:] if argv is None else list(argv)
+    debug = DEBUG_FLAG in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if DEBUG_FLAG in args:
+        args = [a for a in args if a != DEBUG_FLAG]
+        if argv is None:
+            sys.argv[1:] = args  # DDP's launcher starts the other ranks with sys.argv
+        else:
+            argv = args
+    try:
+        _run(args, argv)
+    except Exception as err:
+        user = find_user_error(err)
+        if user is None or debug:
+            raise
+        print(f"error: {user}", file=sys.stderr)
+        raise SystemExit(user.exit_code) from None
+
+
+def _run(args: list[str], argv: list[str] | None) -> None:
     # The studies are imported only when asked for: every other command starts without them.
     if args and args[0] == "study":
         from gan_upsample.studies.compare import main as study

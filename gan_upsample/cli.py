@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,11 @@ import gan_upsample.lit  # noqa: F401
 import gan_upsample.models  # noqa: F401
 import gan_upsample.nn.upsamplers  # noqa: F401
 from gan_upsample.data.datamodules import ImageDataModule
+from gan_upsample.errors import ConfigError, condense_parser_error
 from gan_upsample.fragments import expand_upsampler_option
 from gan_upsample.lit.adversarial import AdversarialModule
 from gan_upsample.loggers import RunConfigCallback, prepare_wandb
-from gan_upsample.models.weights import WeightsUnavailableError, fetch_weights, weight_files
+from gan_upsample.models.weights import fetch_weights, weight_files
 from gan_upsample.plugins import AtomicCheckpointIO
 
 #: The project's commands handled here; ``study`` and ``checkerboard`` go through :mod:`gan_upsample.__main__`.
@@ -58,7 +60,13 @@ class GanUpsampleCLI(LightningCLI):
         # Without a logger (e.g. fast_dev_run) Lightning writes checkpoints under default_root_dir: keep the
         # working directory clean.
         kwargs.setdefault("trainer_defaults", {"default_root_dir": "runs"})
-        kwargs.setdefault("parser_kwargs", {"epilog": EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter})
+        # exit_on_error False: parse errors raise, and parse_arguments turns them into one line.
+        quiet = {"exit_on_error": False}
+        kwargs.setdefault(
+            "parser_kwargs",
+            {"epilog": EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter, **quiet}
+            | {command: dict(quiet) for command in ("fit", "validate", "test", "predict")},
+        )
         kwargs.setdefault("save_config_callback", RunConfigCallback)
         super().__init__(
             AdversarialModule,
@@ -69,6 +77,21 @@ class GanUpsampleCLI(LightningCLI):
             run=run,
             **kwargs,
         )
+
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        """Parse; a wrong option becomes one :class:`~gan_upsample.errors.ConfigError`, not the usage and a dump."""
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            command = next((a for a in (args if isinstance(args, list) else sys.argv[1:]) if a[:1] != "-"), "")
+            hint = f"see `python -m gan_upsample {command} --help`".replace("  ", " ")
+            raise ConfigError(f"{condense_parser_error(str(err))} ({hint})") from None
+
+    def instantiate_classes(self) -> None:
+        """Build the objects, then check that the networks and the data agree on the image shape (before any batch)."""
+        super().instantiate_classes()
+        if self.datamodule is not None:
+            self.model.check_image_shape(self.datamodule.image_shape)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -104,7 +127,7 @@ def generate(args: argparse.Namespace) -> Path:
     """
     ckpt_path = Path(args.ckpt_path)
     if not ckpt_path.is_file():
-        raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist")
+        raise ConfigError(f"--ckpt_path {ckpt_path}: no such checkpoint file; give the path of a .ckpt written by fit")
     config = Path(args.config) if args.config else _find_config(ckpt_path)
     # Only what builds the model and the data: the run's trainer (devices, plugins, limits) and fit's own
     # options (ckpt_path, ...) don't apply here.
@@ -184,8 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         parsed = build_own_parser().parse_args(args)
         try:
             parsed.func(parsed)
-        except (FileNotFoundError, WeightsUnavailableError) as err:
-            raise SystemExit(f"error: {err}") from err
+        except FileNotFoundError as err:
+            raise ConfigError(str(err)) from err
         return
     expanded = expand_upsampler_option(list(args))
     if argv is None:

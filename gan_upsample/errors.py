@@ -76,3 +76,29 @@ def find_user_error(err: BaseException) -> GanUpsampleError | None:
     """The :class:`GanUpsampleError` that ``err`` is or was raised from (libraries such as jsonargparse wrap
     the errors raised while they build objects), or ``None`` when ``err`` is a bug."""
     return next((e for e in _chain(err) if isinstance(e, GanUpsampleError)), None)
+
+
+_NOISE = ("Given value", "Subtypes:", "Errors:", "Does not validate against any of the Union subtypes")
+
+
+def condense_parser_error(message: str) -> str:
+    """One line from a jsonargparse error: the key and the reason, without the value dump and the union noise.
+
+    ``Parser key "model": ... Problem with given class_path 'gan_upsample.lit.GANModule': Option 'nope' is not
+    accepted ... Given value: NestedArg(...)`` becomes ``model (GANModule): Option 'nope' is not accepted``.
+    """
+    lines = [line.strip(" -") for line in message.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(_NOISE) and line != "Expected a <class 'NoneType'>"]
+    if not lines:
+        return message.strip()
+    head, rest = lines[0], lines[1:]
+    if head.startswith("Parser key") and head.endswith(":"):
+        head = head.removeprefix("Parser key").strip().strip(":").strip('"')
+    parts = []
+    for line in rest:
+        if line.startswith("Problem with given class_path"):
+            cls = line.split("'")[1] if "'" in line else ""
+            head = f"{head} ({cls.rsplit('.', 1)[-1]})" if cls else head
+            continue
+        parts.append(line)
+    return f"{head}: {' '.join(parts)}" if parts else head

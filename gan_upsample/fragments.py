@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gan_upsample.errors import ConfigError
+
 __all__ = ["UPSAMPLER_FRAGMENTS", "expand_upsampler_option", "upsampler_fragment", "upsampler_names"]
 
 #: The upsampler fragments that ``--upsampler NAME`` refers to.
@@ -26,8 +28,8 @@ def upsampler_fragment(name: str) -> Path:
         return Path(name)
     path = UPSAMPLER_FRAGMENTS / f"{name}.yaml"
     if not path.is_file():
-        raise SystemExit(
-            f"error: --upsampler {name!r}: no fragment {path}. Choose one of: {', '.join(upsampler_names())} "
+        raise ConfigError(
+            f"--upsampler {name!r}: no fragment {path}. Choose one of: {', '.join(upsampler_names())} "
             "(or give the path of a fragment file)."
         )
     return path
@@ -46,7 +48,7 @@ def expand_upsampler_option(args: list[str]) -> list[str]:
         if arg == "--upsampler" or arg.startswith("--upsampler="):
             if arg == "--upsampler":
                 if i + 1 >= len(args):
-                    raise SystemExit(f"error: --upsampler needs a name: {', '.join(upsampler_names())}")
+                    raise ConfigError(f"--upsampler needs a name: {', '.join(upsampler_names())}")
                 name, i = args[i + 1], i + 2
             else:
                 name, i = arg.split("=", 1)[1], i + 1

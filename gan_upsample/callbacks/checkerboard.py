@@ -30,6 +30,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.images import log_uint8_image
 from gan_upsample.lit.adversarial import AdversarialModule
 from gan_upsample.metrics.checkerboard import (
@@ -150,10 +151,10 @@ class Checkerboard(pl.Callback):
         on_test: bool = True,
     ) -> None:
         if num_samples < 2:
-            raise ValueError(f"Checkerboard: num_samples must be >= 2, got {num_samples}")
+            raise ConfigError(f"Checkerboard: num_samples must be >= 2, got {num_samples}")
         periods = [period, *extra_periods]
         if any(isinstance(p, bool) or int(p) != p or p < 2 for p in periods):
-            raise ValueError(f"Checkerboard: periods must be integers >= 2, got {periods}")
+            raise ConfigError(f"Checkerboard: periods must be integers >= 2, got {periods}")
         self.num_samples = num_samples
         self.period = int(period)
         self.extra_periods = tuple(int(p) for p in extra_periods)

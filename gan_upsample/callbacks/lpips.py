@@ -34,6 +34,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.functional.image.lpips import _NoTrainLpips
 from torchvision import models as tvm
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.lit.adversarial import AdversarialModule
 from gan_upsample.models.weights import WeightsUnavailableError, imagenet_state_dict
 
@@ -57,7 +58,7 @@ def lpips_input(images: Tensor, quantize: bool = False) -> Tensor:
         ValueError: If ``images`` is not ``(N, C, H, W)`` with ``C`` 1 or 3.
     """
     if images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"LPIPS expects images (N, C, H, W) with C in (1, 3), got {tuple(images.shape)}")
+        raise ConfigError(f"LPIPS expects images (N, C, H, W) with C in (1, 3), got {tuple(images.shape)}")
     x = torch.nan_to_num(images.detach().float(), nan=0.0).clamp(-1.0, 1.0)
     if quantize:
         x = x.add(1.0).mul(127.5).round().div(127.5).sub(1.0)
@@ -81,7 +82,7 @@ def build_lpips_network(net: Literal["alex", "vgg"] = "alex", pretrained_backbon
             downloadable; the message names the file and the cache folder.
     """
     if net not in _BACKBONES:
-        raise ValueError(f"LPIPS: net must be one of {sorted(_BACKBONES)}, got {net!r}")
+        raise ConfigError(f"LPIPS: net must be one of {sorted(_BACKBONES)}, got {net!r}")
     arch, builder = _BACKBONES[net]
     state = None
     if pretrained_backbone:
@@ -139,7 +140,7 @@ class LPIPS(pl.Callback):
         quantize: bool = False,
     ) -> None:
         if net not in _BACKBONES:
-            raise ValueError(f"LPIPS: net must be one of {sorted(_BACKBONES)}, got {net!r}")
+            raise ConfigError(f"LPIPS: net must be one of {sorted(_BACKBONES)}, got {net!r}")
         self.net = net
         self.pretrained_backbone = pretrained_backbone
         self.on_validation = on_validation
@@ -168,7 +169,7 @@ class LPIPS(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if not (isinstance(pl_module, AdversarialModule) and pl_module.paired):
-            raise TypeError(
+            raise ConfigError(
                 f"LPIPS compares a module's outputs with their targets: it needs a paired module (an "
                 f"AdversarialModule with paired = True, e.g. DeePSiMModule), got {type(pl_module).__name__}"
             )

@@ -13,6 +13,7 @@ import lightning.pytorch as pl
 import torch
 
 from gan_upsample.callbacks.reals import image_chunks
+from gan_upsample.errors import ConfigError
 from gan_upsample.images import log_image
 from gan_upsample.lit.adversarial import AdversarialModule
 
@@ -54,11 +55,11 @@ class SampleGrid(pl.Callback):
     ) -> None:
         super().__init__()
         if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+            raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
         if every_n_steps < 0:
-            raise ValueError(f"every_n_steps must be >= 0 (0: only at the end of training), got {every_n_steps}")
+            raise ConfigError(f"every_n_steps must be >= 0 (0: only at the end of training), got {every_n_steps}")
         if nrow is not None and nrow < 1:
-            raise ValueError(f"nrow must be >= 1 or None, got {nrow}")
+            raise ConfigError(f"nrow must be >= 1 or None, got {nrow}")
         self.num_samples = num_samples
         self.every_n_steps = every_n_steps
         self.nrow = nrow
@@ -82,7 +83,7 @@ class SampleGrid(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Check that the module speaks the evaluation protocol."""
         if not isinstance(pl_module, AdversarialModule):
-            raise TypeError(
+            raise ConfigError(
                 f"SampleGrid needs an AdversarialModule (it asks `fakes_for` for the grid); "
                 f"{type(pl_module).__name__} is not one"
             )

@@ -36,6 +36,7 @@ from gan_upsample.data.folder import IMAGE_EXTENSIONS, ImageFolderDataset
 from gan_upsample.data.natural import NaturalCrops
 from gan_upsample.data.sampling import EpochRandomSampler
 from gan_upsample.data.shapes import BrightShapes
+from gan_upsample.errors import ConfigError
 
 VAL_START_INDEX = 1 << 32
 """First index of the bright-shapes validation stream; training uses indices from 0, so they never meet."""
@@ -88,13 +89,13 @@ class ImageDataModule(LightningDataModule, ABC):
     ) -> None:
         super().__init__()
         if image_size < 1:
-            raise ValueError(f"image_size must be positive, got {image_size}")
+            raise ConfigError(f"image_size must be positive, got {image_size}")
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+            raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise ConfigError(f"batch_size must be positive, got {batch_size}")
         if num_workers < 0:
-            raise ValueError(f"num_workers must be non-negative, got {num_workers}")
+            raise ConfigError(f"num_workers must be non-negative, got {num_workers}")
         self.image_size = image_size
         self.channels = channels
         self.batch_size = batch_size
@@ -153,7 +154,7 @@ class ImageDataModule(LightningDataModule, ABC):
         if stage in (None, "fit") and self.train_set is None:
             self.train_set = self._make_train_set()
             if len(self.train_set) < self.batch_size:  # type: ignore[arg-type]
-                raise ValueError(
+                raise ConfigError(
                     f"{type(self).__name__}: the training set has {len(self.train_set)} images, fewer than "  # type: ignore[arg-type]
                     f"batch_size={self.batch_size}; the training loader drops incomplete batches, so it would be "
                     "empty. Use a smaller batch_size or more images."
@@ -301,12 +302,12 @@ def held_out_split(num_items: int, val_size: int | float, seed: int) -> tuple[li
         raise TypeError(f"val_size must be an int (a count) or a float (a fraction), got {val_size!r}")
     if isinstance(val_size, float):
         if not 0.0 < val_size < 1.0:
-            raise ValueError(f"a fractional val_size must be in (0, 1), got {val_size}")
+            raise ConfigError(f"a fractional val_size must be in (0, 1), got {val_size}")
         num_val = max(1, round(num_items * val_size))
     else:
         num_val = val_size
     if not 1 <= num_val < num_items:
-        raise ValueError(
+        raise ConfigError(
             f"val_size={val_size} gives {num_val} validation images out of {num_items}; "
             "at least one must be left for each of training and validation."
         )
@@ -554,7 +555,7 @@ class STL10DataModule(TorchvisionDataModule):
     ) -> None:
         super().__init__(root=root, download=download, image_size=image_size, **kwargs)
         if not 1 <= crop_size <= 96:
-            raise ValueError(f"crop_size must be in [1, 96] (STL-10 images are 96x96), got {crop_size}")
+            raise ConfigError(f"crop_size must be in [1, 96] (STL-10 images are 96x96), got {crop_size}")
         self.split = split
         self.val_size = val_size
         self.crop_size = crop_size

@@ -32,6 +32,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from gan_upsample.errors import ConfigError
+
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
@@ -120,16 +122,16 @@ class NaturalCrops(Dataset[torch.Tensor]):
         channels: int = 3,
     ) -> None:
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+            raise ConfigError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
         if image_size < 1:
-            raise ValueError(f"image_size must be positive, got {image_size}")
+            raise ConfigError(f"image_size must be positive, got {image_size}")
         if num_samples < 0:
-            raise ValueError(f"num_samples must be non-negative, got {num_samples}")
+            raise ConfigError(f"num_samples must be non-negative, got {num_samples}")
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+            raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
         low, high = (float(s) for s in scale)
         if not 0.0 < low <= high:
-            raise ValueError(f"scale must be a range (low, high) with 0 < low <= high, got {scale}")
+            raise ConfigError(f"scale must be a range (low, high) with 0 < low <= high, got {scale}")
         self.image_size = image_size
         self.num_samples = num_samples
         self.split = split

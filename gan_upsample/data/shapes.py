@@ -21,6 +21,8 @@ import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
+from gan_upsample.errors import ConfigError
+
 SHAPE_KINDS: tuple[str, ...] = ("disc", "square", "triangle", "stripes")
 """The shapes drawn, in the order their index is drawn from the generator."""
 
@@ -64,19 +66,19 @@ class BrightShapes(Dataset[torch.Tensor]):
         start_index: int = 0,
     ) -> None:
         if image_size < 8:
-            raise ValueError(f"image_size must be at least 8, got {image_size}")
+            raise ConfigError(f"image_size must be at least 8, got {image_size}")
         if num_samples < 0:
-            raise ValueError(f"num_samples must be non-negative, got {num_samples}")
+            raise ConfigError(f"num_samples must be non-negative, got {num_samples}")
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+            raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
         if not 1 <= min_shapes <= max_shapes:
-            raise ValueError(
+            raise ConfigError(
                 f"need 1 <= min_shapes <= max_shapes, got min_shapes={min_shapes}, max_shapes={max_shapes}"
             )
         if supersample < 1:
-            raise ValueError(f"supersample must be at least 1, got {supersample}")
+            raise ConfigError(f"supersample must be at least 1, got {supersample}")
         if seed < 0 or start_index < 0:
-            raise ValueError(f"seed and start_index must be non-negative, got seed={seed}, start_index={start_index}")
+            raise ConfigError(f"seed and start_index must be non-negative, got seed={seed}, start_index={start_index}")
         self.image_size = image_size
         self.num_samples = num_samples
         self.seed = seed
@@ -173,7 +175,7 @@ def _shape_polygons(kind: str, rng: np.random.Generator, side: int) -> list[list
                 ]
             )
         return polygons
-    raise ValueError(f"unknown shape kind {kind!r}; expected one of {SHAPE_KINDS}")
+    raise ConfigError(f"unknown shape kind {kind!r}; expected one of {SHAPE_KINDS}")
 
 
 def _ring(cx: float, cy: float, radius: float, angle: float, n: int) -> list[tuple[float, float]]:

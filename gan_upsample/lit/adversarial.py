@@ -28,10 +28,11 @@ from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from gan_upsample.errors import TrainingError
+from gan_upsample.errors import ConfigError, TrainingError
 from gan_upsample.losses.adversarial import AdversarialLoss, NonSaturating, r1_penalty
 from gan_upsample.losses.freezing import DiscriminatorFreezer
 from gan_upsample.losses.terms import LossTerm
+from gan_upsample.models.discriminators import Discriminator
 
 
 @dataclass(frozen=True)
@@ -127,17 +128,17 @@ class AdversarialModule(pl.LightningModule):
         self.automatic_optimization = False
         name = type(self).__name__
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"{name}: ema_decay must be in (0, 1) or null, got {ema_decay}")
+            raise ConfigError(f"{name}: ema_decay must be in (0, 1) or null, got {ema_decay}")
         if max_nonfinite_steps < 1:
-            raise ValueError(f"{name}: max_nonfinite_steps must be >= 1, got {max_nonfinite_steps}")
+            raise ConfigError(f"{name}: max_nonfinite_steps must be >= 1, got {max_nonfinite_steps}")
         if d_steps_per_g_step < 1:
-            raise ValueError(f"{name}: d_steps_per_g_step must be >= 1, got {d_steps_per_g_step}")
+            raise ConfigError(f"{name}: d_steps_per_g_step must be >= 1, got {d_steps_per_g_step}")
         if r1_gamma < 0:
-            raise ValueError(f"{name}: r1_gamma must be >= 0, got {r1_gamma}")
+            raise ConfigError(f"{name}: r1_gamma must be >= 0, got {r1_gamma}")
         if adv_weight < 0:
-            raise ValueError(f"{name}: the adversarial weight must be >= 0, got {adv_weight}")
+            raise ConfigError(f"{name}: the adversarial weight must be >= 0, got {adv_weight}")
         if loss is not None and not isinstance(loss, AdversarialLoss):
-            raise TypeError(
+            raise ConfigError(
                 f"{name}: loss must be an AdversarialLoss (NonSaturating, Hinge or LeastSquares), got {loss!r}"
             )
         self.generator = generator
@@ -207,6 +208,32 @@ class AdversarialModule(pl.LightningModule):
             The fakes (evaluation generator, eval mode, no gradients), with targets and inputs when any.
         """
         raise NotImplementedError
+
+    # -- configuration check ------------------------------------------------------------------------
+    def check_image_shape(self, shape: tuple[int, int, int]) -> None:
+        """Check, before any batch, that the networks were built for the data's images ``(C, H, W)``.
+
+        The command line calls it once the configuration is built; subclasses add their generator's checks.
+
+        Raises:
+            ConfigError: Naming the options that disagree and how to make them agree.
+        """
+        channels, height, width = shape
+        d = self.discriminator
+        if (
+            isinstance(d, Discriminator)
+            and d.image_size is not None
+            and (d.image_size, d.image_size) != (height, width)
+        ):
+            raise ConfigError(
+                f"model.init_args.discriminator.init_args.image_size is {d.image_size} but the data's images are "
+                f"{height}x{width} (data.init_args.image_size): set both to the same size"
+            )
+        if isinstance(d, Discriminator) and d.channels is not None and d.channels != channels:
+            raise ConfigError(
+                f"model.init_args.discriminator.init_args.channels is {d.channels} but the data has {channels} "
+                f"channel(s) (data.init_args.channels): set both to the same number"
+            )
 
     # -- the evaluation generator -----------------------------------------------------------------
     @property

@@ -19,12 +19,14 @@ import torchmetrics
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.images import log_image
 from gan_upsample.lit.adversarial import AdversarialModule, Generated
 from gan_upsample.losses.deepsim import FeatureTerm, ImageNorm, ImageTerm
 from gan_upsample.losses.terms import LossTerm
 from gan_upsample.metrics.paired import high_frequency_ratio, normalized_euclidean_error
 from gan_upsample.models.discriminators import Discriminator
+from gan_upsample.models.encoder_decoder import ImageToImageGenerator
 from gan_upsample.models.tasks import Reconstruction, Task
 
 
@@ -78,15 +80,15 @@ class DeePSiMModule(AdversarialModule):
     ) -> None:
         for name, value in (("lambda_feat", lambda_feat), ("lambda_adv", lambda_adv), ("lambda_img", lambda_img)):
             if value < 0:
-                raise ValueError(f"DeePSiMModule: {name} must be >= 0, got {value}")
+                raise ConfigError(f"DeePSiMModule: {name} must be >= 0, got {value}")
         if lambda_feat == lambda_adv == lambda_img == 0 and not any(t.weight > 0 for t in terms):
-            raise ValueError("DeePSiMModule: all loss weights are 0; nothing would be trained")
+            raise ConfigError("DeePSiMModule: all loss weights are 0; nothing would be trained")
         if lambda_adv > 0 and discriminator is None:
-            raise ValueError("DeePSiMModule: lambda_adv > 0 needs a discriminator (or set lambda_adv: 0)")
+            raise ConfigError("DeePSiMModule: lambda_adv > 0 needs a discriminator (or set lambda_adv: 0)")
         if lambda_feat > 0 and comparator is None:
-            raise ValueError("DeePSiMModule: lambda_feat > 0 needs a comparator (or set lambda_feat: 0)")
+            raise ConfigError("DeePSiMModule: lambda_feat > 0 needs a comparator (or set lambda_feat: 0)")
         if image_loss not in ("l2", "l1"):
-            raise ValueError(f"DeePSiMModule: image_loss must be 'l2' or 'l1', got {image_loss!r}")
+            raise ConfigError(f"DeePSiMModule: image_loss must be 'l2' or 'l1', got {image_loss!r}")
         builtin: list[LossTerm] = []
         if lambda_feat > 0:
             builtin.append(FeatureTerm(comparator, lambda_feat))  # type: ignore[arg-type]
@@ -113,6 +115,25 @@ class DeePSiMModule(AdversarialModule):
         self.val_ssim = torchmetrics.image.StructuralSimilarityIndexMeasure(data_range=2.0)
         self._val_preds: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
+
+    def check_image_shape(self, shape: tuple[int, int, int]) -> None:
+        """The generator's input must be the task's input for the data, its output the data's channels."""
+        channels = shape[0]
+        g = self.generator
+        if isinstance(g, ImageToImageGenerator):
+            if g.out_channels != channels:
+                raise ConfigError(
+                    f"model.init_args.generator.init_args.out_channels is {g.out_channels} but the data has {channels} "
+                    f"channel(s) (data.init_args.channels): set both to the same number"
+                )
+            wanted = self.task.input_channels(channels)
+            if wanted is not None and g.in_channels != wanted:
+                raise ConfigError(
+                    f"model.init_args.generator.init_args.in_channels is {g.in_channels} but the task "
+                    f"{type(self.task).__name__} gives it {wanted} channel(s) for {channels}-channel data: "
+                    f"set in_channels: {wanted}"
+                )
+        super().check_image_shape(shape)
 
     @property
     def comparator(self) -> nn.Module | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.lit.adversarial import AdversarialModule, Generated
 from gan_upsample.models.discriminators import Discriminator
 from gan_upsample.models.generators import Generator
@@ -36,6 +37,22 @@ class GANModule(AdversarialModule):
         super().__init__(generator, discriminator, **kwargs)
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d", "loss", "terms"])
         self.latent_dim: int = generator.latent_dim
+
+    def check_image_shape(self, shape: tuple[int, int, int]) -> None:
+        """The generator's output and the discriminator's input must be the data's ``(C, H, W)``."""
+        channels, height, width = shape
+        g = self.generator
+        if (g.image_size, g.image_size) != (height, width):
+            raise ConfigError(
+                f"model.init_args.generator.init_args.image_size is {g.image_size} but the data's images are "
+                f"{height}x{width} (data.init_args.image_size): set both to the same size"
+            )
+        if g.channels != channels:
+            raise ConfigError(
+                f"model.init_args.generator.init_args.channels is {g.channels} but the data has {channels} "
+                f"channel(s) (data.init_args.channels): set both to the same number"
+            )
+        super().check_image_shape(shape)
 
     def sample_latents(self, n: int) -> torch.Tensor:
         """``n`` latent vectors from the seeded, checkpointed training noise, on the module's device."""

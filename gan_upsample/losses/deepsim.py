@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.losses.terms import LossTerm
 from gan_upsample.models.frozen import FrozenNetwork
 
@@ -29,7 +30,7 @@ def image_loss(pred: torch.Tensor, target: torch.Tensor, kind: ImageNorm = "l2")
         return F.mse_loss(pred, target)
     if kind == "l1":
         return F.l1_loss(pred, target)
-    raise ValueError(f"image_loss must be 'l2' or 'l1', got {kind!r}")
+    raise ConfigError(f"image_loss must be 'l2' or 'l1', got {kind!r}")
 
 
 def feature_distance(
@@ -39,10 +40,10 @@ def feature_distance(
 ) -> torch.Tensor:
     """Weighted sum over layers of the mean squared feature difference."""
     if pred_features.keys() != target_features.keys():
-        raise ValueError(f"feature layers differ: {list(pred_features)} vs {list(target_features)}")
+        raise ConfigError(f"feature layers differ: {list(pred_features)} vs {list(target_features)}")
     weights = [1.0] * len(pred_features) if weights is None else list(weights)
     if len(weights) != len(pred_features):
-        raise ValueError(f"{len(weights)} layer weights for {len(pred_features)} layers")
+        raise ConfigError(f"{len(weights)} layer weights for {len(pred_features)} layers")
     return sum(
         (w * F.mse_loss(pred_features[k], target_features[k]) for k, w in zip(pred_features, weights)),
         start=torch.zeros((), device=next(iter(pred_features.values())).device),
@@ -97,7 +98,7 @@ class ImageTerm(LossTerm):
     def __init__(self, kind: ImageNorm = "l2", weight: float = 1.0) -> None:
         super().__init__(weight)
         if kind not in ("l2", "l1"):
-            raise ValueError(f"image loss must be 'l2' or 'l1', got {kind!r}")
+            raise ConfigError(f"image loss must be 'l2' or 'l1', got {kind!r}")
         self.kind = kind
 
     def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gan_upsample.errors import ConfigError
+
 
 class DiscriminatorFreezer:
     """Decide, step by step, whether the discriminator is updated.
@@ -22,7 +24,7 @@ class DiscriminatorFreezer:
 
     def __init__(self, threshold: float = 0.1) -> None:
         if not (threshold >= 0 and math.isfinite(threshold)):
-            raise ValueError(f"DiscriminatorFreezer: threshold must be a finite number >= 0, got {threshold!r}")
+            raise ConfigError(f"DiscriminatorFreezer: threshold must be a finite number >= 0, got {threshold!r}")
         self.threshold = float(threshold)
         self.steps = 0
         self.frozen_steps = 0

@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from gan_upsample.errors import ConfigError
+
 
 class LossTerm(ABC):
     """A weighted term of the generator's loss.
@@ -27,7 +29,7 @@ class LossTerm(ABC):
 
     def __init__(self, weight: float = 1.0) -> None:
         if not weight >= 0:
-            raise ValueError(f"{type(self).__name__}: weight must be >= 0, got {weight}")
+            raise ConfigError(f"{type(self).__name__}: weight must be >= 0, got {weight}")
         self.weight = float(weight)
 
     @abstractmethod

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 from torchvision import models as tvm
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.models.weights import imagenet_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -53,7 +54,7 @@ def _file_state_dict(weights: str | os.PathLike[str], arch: str) -> dict[str, Te
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict of torchvision's {arch}")
+        raise ConfigError(f"{path} holds a {type(state).__name__}, not a state dict of torchvision's {arch}")
     return state
 
 
@@ -99,17 +100,17 @@ class Comparator(nn.Module):
         self.layer_names: tuple[str, ...] = tuple(name for name, _ in stages)
         requested = [layers] if isinstance(layers, str) else list(layers)
         if not requested:
-            raise ValueError(f"{type(self).__name__}: no layer requested; valid layers: {list(self.layer_names)}")
+            raise ConfigError(f"{type(self).__name__}: no layer requested; valid layers: {list(self.layer_names)}")
         unknown = [name for name in requested if name not in self.layer_names]
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}: unknown layer(s) {unknown}; valid layers: {list(self.layer_names)}"
             )
         if len(set(requested)) != len(requested):
-            raise ValueError(f"{type(self).__name__}: repeated layer in {requested}")
+            raise ConfigError(f"{type(self).__name__}: repeated layer in {requested}")
         weights = [1.0] * len(requested) if layer_weights is None else [float(w) for w in layer_weights]
         if len(weights) != len(requested) or any(w < 0 for w in weights):
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}: layer_weights must hold one non-negative weight per layer "
                 f"({len(requested)} for {requested}), got {layer_weights}"
             )
@@ -146,11 +147,11 @@ class Comparator(nn.Module):
         A 1-channel (grey) image is repeated to the network's channels first.
         """
         if x.ndim != 4:
-            raise ValueError(f"{type(self).__name__}: expected images (N, C, H, W), got shape {tuple(x.shape)}")
+            raise ConfigError(f"{type(self).__name__}: expected images (N, C, H, W), got shape {tuple(x.shape)}")
         if x.shape[1] == 1 and self.in_channels != 1:
             x = x.expand(-1, self.in_channels, -1, -1)
         elif x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}: expected 1 or {self.in_channels} channels, got {x.shape[1]} channels"
             )
         return ((x + 1) / 2 - self.mean) / self.std
@@ -158,12 +159,12 @@ class Comparator(nn.Module):
     def _check_kept(self, wanted: Sequence[str]) -> None:
         unknown = [name for name in wanted if name not in self.layer_names]
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}: unknown layer(s) {unknown}; valid layers: {list(self.layer_names)}"
             )
         missing = [name for name in wanted if name not in self.stages]
         if missing:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}: layer(s) {missing} are beyond the deepest kept layer "
                 f"{list(self.stages)[-1]!r}; request them in `layers`"
             )
@@ -213,7 +214,7 @@ class Comparator(nn.Module):
         if layer is not None:
             return layer
         if len(self.layers) != 1:
-            raise ValueError(f"{type(self).__name__}: several layers {list(self.layers)}; name the one you mean")
+            raise ConfigError(f"{type(self).__name__}: several layers {list(self.layers)}; name the one you mean")
         return self.layers[0]
 
     def feature_shape(self, layer: str | None = None, image_size: int | tuple[int, int] = 64) -> tuple[int, ...]:
@@ -382,7 +383,7 @@ class VGGComparator(Comparator):
     ) -> None:
         builders = {"vgg16": tvm.vgg16, "vgg19": tvm.vgg19}
         if variant not in builders:
-            raise ValueError(f"VGGComparator: variant must be 'vgg16' or 'vgg19', got {variant!r}")
+            raise ConfigError(f"VGGComparator: variant must be 'vgg16' or 'vgg19', got {variant!r}")
         with torch.device("meta"):
             model = builders[variant](weights=None)
         state = _state_dict_for(weights, variant)

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from gan_upsample.errors import ConfigError
+
 Norm = Literal["batch", "spectral", "none"]
 
 
@@ -21,7 +23,14 @@ class Discriminator(nn.Module):
     """Base class of the discriminators: ``(N, C, H, W)`` in [-1, 1] to logits ``(N, ...)``.
 
     A logit map (e.g. PatchGAN) is fine: the adversarial losses average over all logits.
+
+    Attributes:
+        image_size: The image size it was built for (``None``: any size), checked against the data before training.
+        channels: The image channels it was built for (``None``: any), checked likewise.
     """
+
+    image_size: int | None = None
+    channels: int | None = None
 
 
 def _conv(cin: int, cout: int, k: int, stride: int, pad: int, norm: Norm, bias: bool) -> nn.Module:
@@ -31,7 +40,7 @@ def _conv(cin: int, cout: int, k: int, stride: int, pad: int, norm: Norm, bias: 
 
 def _check_norm(name: str, norm: str) -> None:
     if norm not in ("batch", "spectral", "none"):
-        raise ValueError(f"{name}: norm must be 'batch', 'spectral' or 'none', got {norm!r}")
+        raise ConfigError(f"{name}: norm must be 'batch', 'spectral' or 'none', got {norm!r}")
 
 
 class DCGANDiscriminator(Discriminator):
@@ -58,7 +67,7 @@ class DCGANDiscriminator(Discriminator):
         super().__init__()
         _check_norm(type(self).__name__, norm)
         if image_size < 8 or image_size & (image_size - 1):
-            raise ValueError(f"DCGANDiscriminator: image_size must be a power of two >= 8, got {image_size}")
+            raise ConfigError(f"DCGANDiscriminator: image_size must be a power of two >= 8, got {image_size}")
         self.image_size, self.channels = image_size, channels
         layers: list[nn.Module] = []
         cin, cout = channels, base_channels
@@ -73,7 +82,7 @@ class DCGANDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-            raise ValueError(
+            raise ConfigError(
                 f"DCGANDiscriminator was built for {self.image_size}x{self.image_size} images, got "
                 f"{x.shape[-2]}x{x.shape[-1]}: set its image_size to the data's"
             )
@@ -104,7 +113,7 @@ class PatchDiscriminator(Discriminator):
         super().__init__()
         _check_norm(type(self).__name__, norm)
         if n_layers < 1:
-            raise ValueError(f"PatchDiscriminator: n_layers must be >= 1, got {n_layers}")
+            raise ConfigError(f"PatchDiscriminator: n_layers must be >= 1, got {n_layers}")
         self.channels, self.n_layers = channels, n_layers
         layers: list[nn.Module] = [_conv(channels, base_channels, 4, 2, 1, norm, True), nn.LeakyReLU(negative_slope)]
         cin = base_channels
@@ -123,7 +132,7 @@ class PatchDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if min(x.shape[-2:]) < self.min_size:
-            raise ValueError(
+            raise ConfigError(
                 f"PatchDiscriminator with n_layers={self.n_layers} needs images of at "
                 f"least {self.min_size}x{self.min_size}, got {x.shape[-2]}x{x.shape[-1]}: lower n_layers"
             )
@@ -183,11 +192,11 @@ class DeePSiMDiscriminator(Discriminator):
             ("feature_dim", 1 if feature_dim is None else feature_dim),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: {arg} must be an integer >= 1, got {value!r}")
+                raise ConfigError(f"{name}: {arg} must be an integer >= 1, got {value!r}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ValueError(f"{name}: dropout must be a probability in [0, 1), got {dropout!r}")
+            raise ConfigError(f"{name}: dropout must be a probability in [0, 1), got {dropout!r}")
         if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or negative_slope < 0:
-            raise ValueError(f"{name}: negative_slope must be a number >= 0, got {negative_slope!r}")
+            raise ConfigError(f"{name}: negative_slope must be a number >= 0, got {negative_slope!r}")
         self.channels, self.feature_dim = channels, feature_dim
         widths = [min(max_channels, base_channels * m) for m in (1, 2, 4, 8, 8)]
         layers: list[nn.Module] = []
@@ -219,22 +228,22 @@ class DeePSiMDiscriminator(Discriminator):
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         name = type(self).__name__
         if x.ndim != 4 or x.shape[1] != self.channels:
-            raise ValueError(f"{name} expects images of shape (N, {self.channels}, H, W), got {tuple(x.shape)}")
+            raise ConfigError(f"{name} expects images of shape (N, {self.channels}, H, W), got {tuple(x.shape)}")
         h = self.convs(x)
         if self.feature_net is None:
             if features is not None:
-                raise ValueError(
+                raise ConfigError(
                     f"{name} was built without a feature input but got features: set feature_dim to their "
                     "flattened length to use them"
                 )
         else:
             if features is None:
-                raise ValueError(
+                raise ConfigError(
                     f"{name} was built with feature_dim={self.feature_dim}: call it as D(images, features)"
                 )
             f = features.flatten(1)
             if f.shape[0] != x.shape[0] or f.shape[1] != self.feature_dim:
-                raise ValueError(
+                raise ConfigError(
                     f"{name} expects features of {self.feature_dim} values per sample for {x.shape[0]} images, "
                     f"got shape {tuple(features.shape)}: set feature_dim to the flattened feature length"
                 )

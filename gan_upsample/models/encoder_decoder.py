@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.models.generators import reachable_sizes
 from gan_upsample.nn.blocks import ConvBlock, PyramidPooling, WideActivationBlock
 from gan_upsample.nn.downsamplers import Downsampler, DownsamplerFactory, StridedConv
@@ -40,14 +41,14 @@ Output = Literal["linear", "tanh"]
 def _check_int(owner: str, arg: str, value: object, minimum: int = 1) -> None:
     # bool is an int subclass; True as a channel count is always a config mistake.
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{owner}: {arg} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{owner}: {arg} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_common(owner: str, negative_slope: object, output: object) -> None:
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or negative_slope < 0:
-        raise ValueError(f"{owner}: negative_slope must be a number >= 0, got {negative_slope!r}")
+        raise ConfigError(f"{owner}: negative_slope must be a number >= 0, got {negative_slope!r}")
     if output not in ("linear", "tanh"):
-        raise ValueError(f"{owner}: output must be 'linear' or 'tanh', got {output!r}")
+        raise ConfigError(f"{owner}: output must be 'linear' or 'tanh', got {output!r}")
 
 
 def _kaiming(layer: nn.Module, negative_slope: float | None) -> nn.Module:
@@ -76,7 +77,7 @@ def _make_upsampler(owner: str, factory: UpsamplerFactory, cin: int, cout: int) 
             f"of gan_upsample.nn.upsamplers without channel args), got {type(up).__name__}"
         )
     if up.scale_factor != 2:
-        raise ValueError(
+        raise ConfigError(
             f"{owner}: every decoder stage doubles the resolution, but the upsampler factory built one with "
             f"scale_factor={up.scale_factor}; leave scale_factor at 2"
         )
@@ -91,7 +92,7 @@ def _make_downsampler(owner: str, factory: DownsamplerFactory, cin: int, cout: i
             f"in YAML a class_path of gan_upsample.nn.downsamplers without channel args), got {type(down).__name__}"
         )
     if down.scale_factor != 2:
-        raise ValueError(
+        raise ConfigError(
             f"{owner}: every encoder stage halves the resolution, but the downsampler factory built one with "
             f"scale_factor={down.scale_factor}; leave scale_factor at 2"
         )
@@ -180,10 +181,10 @@ class EncoderDecoder(ImageToImageGenerator):
         if code_channels is not None:
             _check_int(name, "code_channels", code_channels)
         if max_channels < base_channels:
-            raise ValueError(f"{name}: max_channels ({max_channels}) must be >= base_channels ({base_channels})")
+            raise ConfigError(f"{name}: max_channels ({max_channels}) must be >= base_channels ({base_channels})")
         _check_common(name, negative_slope, output)
         if norm not in ("none", "batch"):
-            raise ValueError(f"{name}: norm must be 'none' or 'batch', got {norm!r}")
+            raise ConfigError(f"{name}: norm must be 'none' or 'batch', got {norm!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_down = num_down
         self.output = output
@@ -233,7 +234,7 @@ class EncoderDecoder(ImageToImageGenerator):
             for s in dict.fromkeys(bad):
                 lower, upper = (s // f) * f, (s // f + 1) * f
                 hints.append(f"{lower} or {upper}" if lower else f"{upper}")
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} with num_down={self.num_down} needs height and width divisible by {f}, "
                 f"got {height}x{width}: sizes that work are multiples of {f} (e.g. {', '.join(hints)} instead of "
                 f"{', '.join(map(str, dict.fromkeys(bad)))}); crop the data or lower num_down"
@@ -248,7 +249,7 @@ class EncoderDecoder(ImageToImageGenerator):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Image ``(N, in_channels, H, W)`` to code ``(N, code_channels, H / 2**num_down, W / 2**num_down)``."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} expects images of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
         self._check_size(x.shape[-2], x.shape[-1])
@@ -257,7 +258,7 @@ class EncoderDecoder(ImageToImageGenerator):
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         """Code ``(N, code_channels, h, w)`` to image ``(N, out_channels, h * 2**num_down, w * 2**num_down)``."""
         if code.ndim != 4 or code.shape[1] != self.code_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} expects codes of shape (N, {self.code_channels}, h, w), got {tuple(code.shape)}"
             )
         return self.decoder(code)
@@ -321,7 +322,7 @@ class FeatureInverter(ImageToImageGenerator):
         if start_size is not None:
             _check_int(name, "start_size", start_size)
         if max_channels < base_channels:
-            raise ValueError(f"{name}: max_channels ({max_channels}) must be >= base_channels ({base_channels})")
+            raise ConfigError(f"{name}: max_channels ({max_channels}) must be >= base_channels ({base_channels})")
         _check_common(name, negative_slope, output)
         self.flat = feature_size is None or feature_size == 1
         self.feature_size = 1 if self.flat else feature_size
@@ -330,7 +331,7 @@ class FeatureInverter(ImageToImageGenerator):
         sizes = reachable_sizes(start_size, limit=max(1024, image_size))
         if image_size not in sizes:
             source = "the linear layer's" if self.flat else "the feature map's"
-            raise ValueError(
+            raise ConfigError(
                 f"{name} cannot reach image_size={image_size}: it doubles {source} {start_size}x{start_size} start, "
                 f"so image_size must be one of {', '.join(map(str, sizes[:8]))}{_suggest_start(image_size, start_size)}"
             )
@@ -365,7 +366,7 @@ class FeatureInverter(ImageToImageGenerator):
             if features.ndim == 4 and features.shape[-2:] == (1, 1):
                 features = features.flatten(1)
             if features.ndim != 2 or features.shape[1] != self.in_channels:
-                raise ValueError(
+                raise ConfigError(
                     f"{name} was built for feature vectors of shape (N, {self.in_channels}), got "
                     f"{tuple(features.shape)}: set in_channels to the feature length, or feature_size to the "
                     "side of a conv feature map"
@@ -373,7 +374,7 @@ class FeatureInverter(ImageToImageGenerator):
             return self.stages(self.stem(features))
         s = self.feature_size
         if features.ndim != 4 or features.shape[1] != self.in_channels or features.shape[-2:] != (s, s):
-            raise ValueError(
+            raise ConfigError(
                 f"{name} was built for feature maps of shape (N, {self.in_channels}, {s}, {s}), got "
                 f"{tuple(features.shape)}: set in_channels and feature_size to the comparator layer's output"
             )

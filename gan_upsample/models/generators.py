@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.nn.padding import SameConv2d
 from gan_upsample.nn.upsamplers import TransposedConv, Upsampler, UpsamplerFactory
 
@@ -74,10 +75,10 @@ class DCGANGenerator(Generator):
     ) -> None:
         super().__init__()
         if norm not in ("batch", "none"):
-            raise ValueError(f"DCGANGenerator: norm must be 'batch' or 'none', got {norm!r}")
+            raise ConfigError(f"DCGANGenerator: norm must be 'batch' or 'none', got {norm!r}")
         sizes = reachable_sizes(start_size)
         if image_size not in sizes:
-            raise ValueError(
+            raise ConfigError(
                 f"DCGANGenerator cannot reach image_size={image_size}: it doubles a {start_size}x{start_size} start, "
                 f"so image_size must be one of {', '.join(map(str, sizes[:8]))} (or change start_size)"
             )
@@ -107,5 +108,5 @@ class DCGANGenerator(Generator):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"DCGANGenerator expects z of shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+            raise ConfigError(f"DCGANGenerator expects z of shape (N, {self.latent_dim}), got {tuple(z.shape)}")
         return self.stages(self.project(z))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.models.frozen import FrozenNetwork
 
 # ITU-R BT.601 luma weights; a convex combination, so [-1, 1] stays [-1, 1].
@@ -25,6 +26,10 @@ class Task(nn.Module):
     def inputs(self, y: torch.Tensor) -> torch.Tensor:
         """The generator's input for targets ``y`` (computed without gradients)."""
         raise NotImplementedError
+
+    def input_channels(self, channels: int) -> int | None:
+        """Channels of the generator's input for ``channels``-channel targets (``None``: not an image)."""
+        return None
 
     def condition(self, x: torch.Tensor) -> torch.Tensor | None:
         """What the discriminator sees besides the image (``None``: only the image)."""
@@ -41,13 +46,16 @@ class Reconstruction(Task):
     def inputs(self, y: torch.Tensor) -> torch.Tensor:
         return y
 
+    def input_channels(self, channels: int) -> int:
+        return channels
+
 
 def to_grey(y: torch.Tensor) -> torch.Tensor:
     """Luma of RGB images ``(N, 3, H, W)`` as ``(N, 1, H, W)``; grey input passes through."""
     if y.shape[1] == 1:
         return y
     if y.shape[1] != 3:
-        raise ValueError(f"to_grey expects 1 or 3 channels, got {y.shape[1]}")
+        raise ConfigError(f"to_grey expects 1 or 3 channels, got {y.shape[1]}")
     w = torch.tensor(LUMA, dtype=y.dtype, device=y.device).view(1, 3, 1, 1)
     return (y * w).sum(dim=1, keepdim=True)
 
@@ -57,8 +65,11 @@ class Colorization(Task):
 
     def inputs(self, y: torch.Tensor) -> torch.Tensor:
         if y.shape[1] != 3:
-            raise ValueError(f"Colorization needs RGB targets, got {y.shape[1]} channel(s): set data channels: 3")
+            raise ConfigError(f"Colorization needs RGB targets, got {y.shape[1]} channel(s): set data channels: 3")
         return to_grey(y)
+
+    def input_channels(self, channels: int) -> int:
+        return 1
 
     def display(self, x: torch.Tensor) -> torch.Tensor:
         return x.expand(-1, 3, -1, -1)

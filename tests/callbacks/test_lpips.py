@@ -10,6 +10,7 @@ from torch.testing import assert_close
 
 from gan_upsample.callbacks.lpips import LPIPS, build_lpips_network, lpips_input
 from gan_upsample.data import NaturalCropsDataModule
+from gan_upsample.errors import ConfigError
 from gan_upsample.lit import DeePSiMModule, GANModule
 from gan_upsample.models import DCGANDiscriminator, DCGANGenerator, DeePSiMDiscriminator, EncoderDecoder
 from gan_upsample.models.comparators import AlexNetComparator
@@ -172,5 +173,5 @@ def test_callback_logs_in_a_tiny_fit_and_is_not_checkpointed(tmp_path: Path) -> 
 def test_unpaired_module_is_rejected() -> None:
     gan = GANModule(DCGANGenerator(latent_dim=4, image_size=8, base_channels=4), DCGANDiscriminator(image_size=8))
     for module in (gan, torch.nn.Linear(1, 1)):
-        with pytest.raises(TypeError, match="needs a paired module"):
+        with pytest.raises(ConfigError, match="needs a paired module"):
             LPIPS(pretrained_backbone=False).setup(None, module, "fit")  # type: ignore[arg-type]

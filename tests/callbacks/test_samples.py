@@ -17,6 +17,7 @@ from torch.testing import assert_close
 from torch.utils.data import DataLoader, TensorDataset
 
 from gan_upsample.callbacks.samples import SampleGrid
+from gan_upsample.errors import ConfigError
 from gan_upsample.images import make_image_grid
 from gan_upsample.lit.adversarial import AdversarialModule, Generated
 
@@ -188,7 +189,7 @@ def test_module_without_the_contract_is_a_clear_error(tmp_path: Path) -> None:
         def train_dataloader(self) -> DataLoader:
             return DataLoader(TensorDataset(torch.randn(4, LATENT_DIM)), batch_size=2)
 
-    with pytest.raises(TypeError, match="needs an AdversarialModule"):
+    with pytest.raises(ConfigError, match="needs an AdversarialModule"):
         fit(NotAdversarial(), [SampleGrid(num_samples=4)], CSVLogger(tmp_path), max_steps=1)
 
 

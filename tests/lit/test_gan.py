@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.testing import assert_close
 
 from gan_upsample.data import BrightShapesDataModule
+from gan_upsample.errors import ConfigError
 from gan_upsample.lit import GANModule
 from gan_upsample.lit.adversarial import NonFiniteLossError
 from gan_upsample.losses import AdversarialLoss, Hinge, LeastSquares
@@ -179,7 +180,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> Non
 
 
 def test_invalid_arguments_are_clear() -> None:
-    with pytest.raises(TypeError, match="loss must be an AdversarialLoss"):
+    with pytest.raises(ConfigError, match="loss must be an AdversarialLoss"):
         tiny_module(loss="wasserstein")
     with pytest.raises(ValueError, match="d_steps_per_g_step"):
         tiny_module(d_steps_per_g_step=0)
