@@ -21,6 +21,9 @@ from collections.abc import Sequence
 
 __all__ = ["ConvergenceVerdict", "converged", "read_metric_curve", "converged_from_csv"]
 
+#: Endings of columns beside a curve that share its prefix: baselines, KID's spread, the Convergence callback's verdict.
+NOT_CURVES = ("_real_baseline", "_std", "_converged", "_last_share_improvement")
+
 
 @dataclasses.dataclass(frozen=True)
 class ConvergenceVerdict:
@@ -110,7 +113,7 @@ def read_metric_curve(
     Args:
         path: The ``metrics.csv`` file (``<save_dir>/<name>/version_N/metrics.csv``).
         key: Column to read, e.g. ``val/fid_1k_randomcnn``; ``None`` takes the only column starting with
-            ``prefix`` (real-vs-real baselines and ``_std`` columns excluded).
+            ``prefix`` (real-vs-real baselines, ``_std`` and verdict columns excluded).
         prefix: Start of the column name looked for when ``key`` is ``None``.
 
     Returns:
@@ -123,7 +126,7 @@ def read_metric_curve(
         rows = list(csv.DictReader(f))
         columns = list(rows[0]) if rows else []
     if key is None:
-        found = [c for c in columns if c.startswith(prefix) and not c.endswith(("_real_baseline", "_std"))]
+        found = [c for c in columns if c.startswith(prefix) and not c.endswith(NOT_CURVES)]
         if len(found) != 1:
             raise ValueError(
                 f"{path}: {len(found)} columns start with {prefix!r} ({found}); pass key= (columns: {columns})"
@@ -140,8 +143,8 @@ def converged_from_csv(
 ) -> ConvergenceVerdict:
     """:func:`converged` applied to a finished run's ``metrics.csv`` (column ``key`` against ``step``).
 
-    ``step`` is Lightning's global step (it counts discriminator and generator steps); the rule uses shares of
-    it, so the unit does not matter. See :func:`read_metric_curve` for ``key``.
+    ``step`` is the logger's step (Lightning counts training batches there, not optimiser steps); the rule uses
+    shares of it, so the unit does not matter. See :func:`read_metric_curve` for ``key``.
     """
     _, steps, values = read_metric_curve(path, key)
     return converged(steps, values, last_share, tolerance)

@@ -12,11 +12,11 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
-from gan_upsample.callbacks import FID, KID, PrecisionRecall
+from gan_upsample.callbacks import FID, KID, Convergence, PrecisionRecall
 from gan_upsample.data import BrightShapesDataModule
 from gan_upsample.images import to_uint8
 from gan_upsample.lit import GANModule
-from gan_upsample.metrics import converged_from_csv, precision_recall
+from gan_upsample.metrics import converged, converged_from_csv, precision_recall, read_metric_curve
 from gan_upsample.models import DCGANDiscriminator, DCGANGenerator
 
 # The FID tests' stand-ins (--import-mode=importlib: test files are not importable by name).
@@ -129,6 +129,7 @@ def test_in_fit_every_n_steps_baselines_logged_printed_and_a_convergence_verdict
     common = {"num_real": 32, "num_fake": 32, "feature_extractor": extractor, "cache_dir": str(tmp_path / "stats")}
     fid = FID(every_n_steps=1, on_validation=False, **common)
     pr = PrecisionRecall(every_n_steps=2, on_validation=False, **common)
+    convergence = Convergence()
     logger = CSVLogger(tmp_path, name="run")
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -140,7 +141,7 @@ def test_in_fit_every_n_steps_baselines_logged_printed_and_a_convergence_verdict
         num_sanity_val_steps=0,
         limit_val_batches=0,
         log_every_n_steps=1,
-        callbacks=[fid, pr],
+        callbacks=[convergence, fid, pr],
     )
     trainer.fit(module, dm)
     tag = "32_sequential"
@@ -148,8 +149,14 @@ def test_in_fit_every_n_steps_baselines_logged_printed_and_a_convergence_verdict
         trainer.logged_metrics
     )
     assert pr.real_images_extracted == 32  # once, then from the cache
-    verdict = converged_from_csv(Path(logger.log_dir) / "metrics.csv", key=f"val/fid_{tag}")
+    csv = Path(logger.log_dir) / "metrics.csv"
+    verdict = converged_from_csv(csv)  # finds val/fid_<tag> among the baselines and verdict columns
     assert verdict.reference_step < verdict.best_step and verdict.reason  # 4 points: a verdict with numbers
+    # The callback saw the same curve (Lightning repeats a value at the next step in the file: dropped).
+    key, _, values = read_metric_curve(csv, f"val/fid_{tag}")
+    assert convergence.values == [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
+    assert len(convergence.values) == 4 and convergence.verdict == converged(convergence.steps, convergence.values)
+    assert read_metric_curve(csv, f"{key}_converged")[2] == [float(convergence.verdict.converged)]
     with caplog.at_level(logging.INFO):
         trainer.test(module, dm)
     baseline = float(trainer.logged_metrics[f"test/fid_{tag}_real_baseline"])
