@@ -3,10 +3,15 @@
 FID (Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
 Equilibrium") is the Fréchet distance between Gaussians fitted to features of real and generated
 images. KID (Bińkowski et al. 2018, "Demystifying MMD GANs") is an unbiased polynomial-kernel MMD between
-the same features. One class per metric: :class:`FID` caches feature sums, :class:`KID` (a subclass sharing
-protocol, caching and sampling) caches every real feature vector. Used together they each run their own
-fake pass (twice the generation and extraction of fakes) and each caches its own real pass (KID's file
-holds ``num_real x F`` floats, about 40 MB for 5k Inception features).
+the same features. Improved precision and recall (Kynkäänniemi et al. 2019, "Improved Precision and Recall
+Metric for Assessing Generative Models") compare the k-NN manifolds of the same features. One class per
+metric: :class:`FID` caches feature sums, :class:`KID` and :class:`PrecisionRecall` (subclasses sharing
+protocol, caching and sampling) cache every real feature vector, in one file they share. Used together they
+each run their own fake pass (generation and extraction of fakes once per callback); KID's file holds
+``num_real x F`` floats, about 40 MB for 5k Inception features.
+
+Each also computes, once per protocol and cached with the real statistics, a **real-vs-real baseline**: the
+metric between the two halves of the real images (``real_baseline``), the anchor of a relative number.
 
 FID is biased in the number of samples: a value is only comparable with another computed under the same
 **protocol** (:class:`FIDProtocol`: feature extractor and weights, number of real and fake images, resize,
