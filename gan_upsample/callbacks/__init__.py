@@ -1,4 +1,4 @@
-"""Callbacks: sample grids, FID/KID, LPIPS, checkerboard scores, the prediction writer.
+"""Callbacks: sample grids, FID/KID/precision-recall, convergence, LPIPS, checkerboard scores, the prediction writer.
 
 Image logging lives in :mod:`gan_upsample.images`, Trainer plugins in :mod:`gan_upsample.plugins`.
 
@@ -7,17 +7,20 @@ in checkpoints (see ARCHITECTURE.md).
 """
 
 from gan_upsample.callbacks.checkerboard import Checkerboard
-from gan_upsample.callbacks.fid import FID, KID, FIDProtocol
+from gan_upsample.callbacks.convergence import Convergence
+from gan_upsample.callbacks.fid import FID, KID, FIDProtocol, PrecisionRecall
 from gan_upsample.callbacks.lpips import LPIPS
 from gan_upsample.callbacks.prediction_writer import PredictionWriter
 from gan_upsample.callbacks.samples import SampleGrid
 
 __all__ = [
     "Checkerboard",
+    "Convergence",
     "FID",
     "FIDProtocol",
     "KID",
     "LPIPS",
+    "PrecisionRecall",
     "PredictionWriter",
     "SampleGrid",
 ]

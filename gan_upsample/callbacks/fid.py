@@ -3,10 +3,15 @@
 FID (Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
 Equilibrium") is the Fréchet distance between Gaussians fitted to features of real and generated
 images. KID (Bińkowski et al. 2018, "Demystifying MMD GANs") is an unbiased polynomial-kernel MMD between
-the same features. One class per metric: :class:`FID` caches feature sums, :class:`KID` (a subclass sharing
-protocol, caching and sampling) caches every real feature vector. Used together they each run their own
-fake pass (twice the generation and extraction of fakes) and each caches its own real pass (KID's file
-holds ``num_real x F`` floats, about 40 MB for 5k Inception features).
+the same features. Improved precision and recall (Kynkäänniemi et al. 2019, "Improved Precision and Recall
+Metric for Assessing Generative Models") compare the k-NN manifolds of the same features. One class per
+metric: :class:`FID` caches feature sums, :class:`KID` and :class:`PrecisionRecall` (subclasses sharing
+protocol, caching and sampling) cache every real feature vector, in one file they share. Used together they
+each run their own fake pass (generation and extraction of fakes once per callback); KID's file holds
+``num_real x F`` floats, about 40 MB for 5k Inception features.
+
+Each also computes, once per protocol and cached with the real statistics, a **real-vs-real baseline**: the
+metric between the two halves of the real images (``real_baseline``), the anchor of a relative number.
 
 FID is biased in the number of samples: a value is only comparable with another computed under the same
 **protocol** (:class:`FIDProtocol`: feature extractor and weights, number of real and fake images, resize,
@@ -38,13 +43,15 @@ from torch import nn
 from torchmetrics import Metric
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
+from torchmetrics.utilities import dim_zero_cat
 
 from gan_upsample.callbacks.reals import counts, image_chunks, split_batches
 from gan_upsample.files import atomic_open
 from gan_upsample.images import to_uint8
 from gan_upsample.lit.adversarial import AdversarialModule
+from gan_upsample.metrics.precision_recall import PrecisionRecallScores, precision_recall
 
-__all__ = ["FID", "FIDProtocol", "KID", "INCEPTION_WEIGHTS_FILE", "inception_weights_path"]
+__all__ = ["FID", "FIDProtocol", "KID", "PrecisionRecall", "INCEPTION_WEIGHTS_FILE", "inception_weights_path"]
 
 #: File name under which torch-fidelity (used by torchmetrics) caches its Inception weights.
 INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -194,6 +201,10 @@ class FID(pl.Callback):
         inception_weights: Path of the Inception weights file for the default extractor (offline machines).
         cache_dir: Folder of the cached real statistics.
         seed: Seed of the fake latents.
+        real_baseline: Also compute, once per protocol and cached with the real statistics, the metric between
+            the two disjoint halves of the ``num_real`` real images (the first ``num_real // 2`` as reference,
+            the rest as "fakes"; no extra extraction), logged as ``<stage>/fid_<tag>_real_baseline`` and printed
+            beside the test value: what real data scores at half the counts. Skipped with fewer than 4 real images.
     """
 
     def __init__(
@@ -209,6 +220,7 @@ class FID(pl.Callback):
         inception_weights: str | None = None,
         cache_dir: str = "~/.cache/gan_upsample/fid_stats",
         seed: int = 0,
+        real_baseline: bool = True,
     ) -> None:
         if split not in ("val", "test"):
             raise ValueError(f"split must be 'val' or 'test', got {split!r}")
@@ -224,7 +236,9 @@ class FID(pl.Callback):
         self.inception_weights = inception_weights
         self.cache_dir = Path(os.path.expanduser(cache_dir))
         self.seed = seed
+        self.real_baseline = real_baseline
         self._extractor = feature_extractor
+        self._feature: nn.Module | None = None
         self._metric: FrechetInceptionDistance | None = None
         self._loaded_digest: str | None = None
         self._last_step: int | None = None
@@ -244,14 +258,26 @@ class FID(pl.Callback):
                 "none",
             )
         return FIDProtocol(
-            feature, weights, self.num_real, self.num_fake, resize, self.split, _dataset_id(datamodule), self.name
+            feature, weights, self.num_real, self.num_fake, resize, self.split, _dataset_id(datamodule), self.statistics
         )
 
-    # The metric-specific part; :class:`KID` overrides these.
+    # The metric-specific part; :class:`KID` and :class:`PrecisionRecall` override these.
     name = "fid"
+    #: Fewest images on each side the metric can be computed with (decides whether the baseline is possible).
+    min_images = 2
 
-    def _new_metric(self, feature: nn.Module) -> Metric:
-        return FrechetInceptionDistance(feature=feature, reset_real_features=False)
+    @property
+    def statistics(self) -> str:
+        """What the real cache holds (part of the protocol, so callbacks with equal statistics share a file)."""
+        return self.name
+
+    def _key(self, stage: str, tag: str, key: str) -> str:
+        """Logged name of the value ``key`` of :meth:`evaluate` (``val/fid_5k``, ``val/kid_5k_std``)."""
+        return f"{stage}/{self.name}_{tag}{key}"
+
+    def _new_metric(self, feature: nn.Module, samples: int | None = None, **kwargs: Any) -> Metric:
+        # ``samples``: the smallest set the metric will see (KID clips its subsets to it).
+        return FrechetInceptionDistance(feature=feature, reset_real_features=False, **kwargs)
 
     def _get_real(self, metric: Metric) -> dict[str, torch.Tensor]:
         return {k: getattr(metric, k).detach().clone() for k in _REAL_KEYS}
@@ -263,8 +289,23 @@ class FID(pl.Callback):
             value = stats[key].to(device)
             setattr(metric, key, value if rank == 0 else torch.zeros_like(value))
 
+    def _set_fake(self, metric: Metric, stats: dict[str, torch.Tensor]) -> None:
+        """Puts real statistics (of the baseline's second half) into the metric's fake side."""
+        for key in _REAL_KEYS:
+            setattr(metric, key.replace("real_", "fake_", 1), stats[key].to(metric.device))
+        # torchmetrics records the features' dtype in ``update`` (float32 here) and casts the result to it.
+        metric.orig_dtype = getattr(metric, "orig_dtype", torch.float32)
+
     def _num_real_in(self, stats: dict[str, torch.Tensor]) -> int:
         return int(stats["real_features_num_samples"])
+
+    def _second_half(self, first: dict[str, torch.Tensor], full: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        # Sums: the second half's are the whole's minus the first's.
+        return {k: full[k] - first[k] for k in _REAL_KEYS}
+
+    def _first_half(self, full: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+        """The first half's statistics from the whole's, or ``None`` when they cannot be (sums cannot be split)."""
+        return None
 
     def _value(self, metric: Metric) -> dict[str, float]:
         return {"": float(metric.compute())}
@@ -284,6 +325,7 @@ class FID(pl.Callback):
                 feature.num_features = int(probe.shape[-1])  # type: ignore[assignment]
             else:
                 feature.num_features = 2048  # type: ignore[assignment]
+            self._feature = feature
             self._metric = self._new_metric(feature)
         return self._metric.to(device)
 
@@ -324,12 +366,64 @@ class FID(pl.Callback):
             return
         path = self._cache_file(protocol)
         stats = self._load_cache(path, protocol)
+        changed = stats is None
+        if stats is not None and self._baseline_wanted() and not self._baseline_in(stats):
+            # A cache written without this metric's baseline: derive it from the cached real statistics when they
+            # can be split (all features), else extract the real images once more (sums).
+            first = self._first_half(stats)
+            if first is None:
+                stats = None
+            else:
+                stats.update(self._baseline_entries(first, stats))
+                changed = True
         if stats is None:
             stats = self._compute_real(metric, datamodule)
-            if rank == 0:
-                self._save_cache(path, protocol, stats)
+        if changed and rank == 0:
+            self._save_cache(path, protocol, stats)
         self._real_stats = stats
         self._loaded_digest = digest
+
+    def real_baseline_values(
+        self, datamodule: Any, device: torch.device | str = "cpu", rank: int = 0
+    ) -> dict[str, float]:
+        """The metric between the two halves of the real images (see ``real_baseline``), from the cache.
+
+        Returns:
+            The same keys as :meth:`evaluate` (``{"": fid}``), or ``{}`` when the baseline is off or impossible.
+        """
+        self.prepare_real(datamodule, device, rank)
+        prefix = self._baseline_prefix
+        return {k[len(prefix) :]: float(v) for k, v in self._real_stats.items() if k.startswith(prefix)}
+
+    @property
+    def _baseline_prefix(self) -> str:
+        # Per metric: KID and PrecisionRecall share one cache file and each store their own baseline in it.
+        return f"real_baseline:{self.name}:"
+
+    def _baseline_wanted(self) -> bool:
+        return self.real_baseline and self.num_real // 2 >= self.min_images
+
+    def _baseline_in(self, stats: dict[str, torch.Tensor]) -> bool:
+        return any(k.startswith(self._baseline_prefix) for k in stats)
+
+    def _baseline_entries(
+        self, first: dict[str, torch.Tensor], full: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """The metric of the first half (as reals) against the second half (as fakes), as cache entries."""
+        assert self._feature is not None and self._metric is not None
+        second = self._second_half(first, full)
+        samples = min(self._num_real_in(first), self._num_real_in(second))
+        # A metric of this process alone: under DDP every rank computes the same baseline from the same images,
+        # with no collective call that another rank (which found the cache) would not join.
+        with torch.no_grad(), warnings.catch_warnings():
+            # States are set, not updated; KID's memory notice was given by the main metric already.
+            warnings.filterwarnings("ignore", message=".*before the ``update`` method.*")
+            warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+            metric = self._new_metric(self._feature, samples, sync_on_compute=False).to(self._metric.device)
+            self._set_real(metric, first)
+            self._set_fake(metric, second)
+            values = self._value(metric)
+        return {self._baseline_prefix + k: torch.tensor(v, dtype=torch.float64) for k, v in values.items()}
 
     def _compute_real(self, metric: Metric, datamodule: Any) -> dict[str, torch.Tensor]:
         from tqdm.auto import tqdm
@@ -338,23 +432,33 @@ class FID(pl.Callback):
         metric.reset()
         self._set_real(metric, self._empty_real(metric))
         seen = 0
+        half = self.num_real // 2 if self._baseline_wanted() else -1
+        first: dict[str, torch.Tensor] | None = None
         bar = tqdm(
             total=self.num_real, desc=f"{self.name.upper()} real statistics", disable=self.num_real < 2000, leave=False
         )
         with torch.no_grad():
             for images in self._real_images(datamodule):
                 images = images[: self.num_real - seen]
-                for chunk in images.split(self.batch_size):
-                    metric.update(self._prepare(chunk.to(device)), real=True)
-                seen += images.shape[0]
-                self.real_images_extracted += images.shape[0]
+                # Cut at the baseline's half, so that the first half's statistics are read off on the way.
+                cut = half - seen
+                for part in (images[:cut], images[cut:]) if 0 < cut < images.shape[0] else (images,):
+                    for chunk in part.split(self.batch_size):
+                        metric.update(self._prepare(chunk.to(device)), real=True)
+                    seen += part.shape[0]
+                    self.real_images_extracted += part.shape[0]
+                    if seen == half and first is None:
+                        first = self._get_real(metric)
                 bar.update(images.shape[0])
                 if seen >= self.num_real:
                     break
         bar.close()
         if seen < self.num_real:
             raise ValueError(f"The {self.split} split has {seen} images, fewer than num_real={self.num_real}")
-        return self._get_real(metric)
+        stats = self._get_real(metric)
+        if first is not None:
+            stats.update(self._baseline_entries(first, stats))
+        return stats
 
     def _empty_real(self, metric: Metric) -> dict[str, torch.Tensor]:
         return {k: torch.zeros_like(getattr(metric, k)) for k in _REAL_KEYS}
@@ -414,11 +518,17 @@ class FID(pl.Callback):
         if datamodule is None:
             raise RuntimeError(f"{type(self).__name__} needs the Trainer's datamodule for the real images")
         values = self.evaluate(pl_module, datamodule, pl_module.device, trainer.global_rank, trainer.world_size)
-        for suffix, value in values.items():
-            name = f"{stage}/{self.name}_{self.protocol(datamodule).tag}{suffix}"
+        baseline = self.real_baseline_values(datamodule, pl_module.device, trainer.global_rank)
+        tag = self.protocol(datamodule).tag
+        for key, value in values.items():
+            name = self._key(stage, tag, key)
             pl_module.log(name, value, sync_dist=False)
+            line = f"{name} = {value:.6g}"
+            if key in baseline:
+                pl_module.log(f"{name}_real_baseline", baseline[key], sync_dist=False)
+                line += f" (real-vs-real baseline {baseline[key]:.6g}: two halves of the {self.num_real} real images)"
             if stage == "test":
-                rank_zero_info(f"{name} = {value:.6g}")
+                rank_zero_info(line)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.on_validation and not trainer.sanity_checking:
@@ -437,34 +547,17 @@ class FID(pl.Callback):
             self._run(trainer, pl_module, "val")
 
 
-class KID(FID):
-    """Logs KID (mean ``val/kid_<tag>`` and ``val/kid_<tag>_std``) against cached real features.
+class _RealFeatures(FID):
+    """FID's machinery for metrics that keep every real feature vector (``num_real x F``) instead of sums.
 
-    Same protocol, caching, fakes and multi-process behaviour as :class:`FID` (see there); the cache holds
-    every real feature vector (``num_real x F``), not sums, so it is a separate file. The subsets are drawn
-    with a generator seeded by ``seed``, so every rank computes the same value. With several processes each
-    rank holds an interleaved share of the real features, so the subsets (not the estimator) differ from a
-    single-process run.
-
-    Args:
-        subsets: Number of subsets KID averages over.
-        subset_size: Images per subset (clipped to ``num_real`` and ``num_fake``).
-        **kwargs: Every argument of :class:`FID` (``num_real``, ``num_fake``, ``every_n_steps``, ``split``,
-            ``batch_size``, ``feature_extractor``, ``inception_weights``, ``cache_dir``, ``seed``, ...);
-            ``seed`` also seeds the subsets.
+    :class:`KID` and :class:`PrecisionRecall` share this cache (same protocol, ``statistics="kid"``): the one
+    that runs first extracts and writes the features, the other reads them. Their metrics hold the states
+    ``real_features`` and ``fake_features`` (lists of ``(n, F)`` tensors).
     """
 
-    name = "kid"
-
-    def __init__(self, subsets: int = 100, subset_size: int = 1000, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.subsets = subsets
-        self.subset_size = min(subset_size, self.num_real, self.num_fake)
-
-    def _new_metric(self, feature: nn.Module) -> Metric:
-        return KernelInceptionDistance(
-            feature=feature, subsets=self.subsets, subset_size=self.subset_size, reset_real_features=False
-        )
+    @property
+    def statistics(self) -> str:
+        return "kid"
 
     def _get_real(self, metric: Metric) -> dict[str, torch.Tensor]:
         return {"real_features": torch.cat([f.detach() for f in metric.real_features]).cpu()}
@@ -477,11 +570,118 @@ class KID(FID):
         # List states are concatenated across ranks on compute: each rank keeps an interleaved share.
         metric.real_features = [feats[rank::world_size].to(metric.device)] if feats.numel() else []
 
+    def _set_fake(self, metric: Metric, stats: dict[str, torch.Tensor]) -> None:
+        metric.fake_features = [stats["real_features"].to(metric.device)]
+
     def _num_real_in(self, stats: dict[str, torch.Tensor]) -> int:
         return int(stats["real_features"].shape[0])
+
+    def _first_half(self, full: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+        feats = full["real_features"]
+        return {"real_features": feats[: feats.shape[0] // 2]}
+
+    def _second_half(self, first: dict[str, torch.Tensor], full: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"real_features": full["real_features"][first["real_features"].shape[0] :]}
+
+
+class KID(_RealFeatures):
+    """Logs KID (mean ``val/kid_<tag>`` and ``val/kid_<tag>_std``) against cached real features.
+
+    Same protocol, caching, fakes and multi-process behaviour as :class:`FID` (see there); the cache holds
+    every real feature vector (``num_real x F``), not sums, so it is a separate file (shared with
+    :class:`PrecisionRecall`). The subsets are drawn with a generator seeded by ``seed``, so every rank
+    computes the same value. With several processes each rank holds an interleaved share of the real
+    features, so the subsets (not the estimator) differ from a single-process run. The real-vs-real baseline
+    (``kid_<tag>_real_baseline``) uses subsets of at most half the real images.
+
+    Args:
+        subsets: Number of subsets KID averages over.
+        subset_size: Images per subset (clipped to ``num_real`` and ``num_fake``).
+        **kwargs: Every argument of :class:`FID` (``num_real``, ``num_fake``, ``every_n_steps``, ``split``,
+            ``batch_size``, ``feature_extractor``, ``inception_weights``, ``cache_dir``, ``seed``,
+            ``real_baseline``, ...); ``seed`` also seeds the subsets.
+    """
+
+    name = "kid"
+
+    def __init__(self, subsets: int = 100, subset_size: int = 1000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.subsets = subsets
+        self.subset_size = min(subset_size, self.num_real, self.num_fake)
+
+    def _new_metric(self, feature: nn.Module, samples: int | None = None, **kwargs: Any) -> Metric:
+        return KernelInceptionDistance(
+            feature=feature,
+            subsets=self.subsets,
+            subset_size=min(self.subset_size, samples or self.subset_size),
+            reset_real_features=False,
+            **kwargs,
+        )
 
     def _value(self, metric: Metric) -> dict[str, float]:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             mean, std = metric.compute()
         return {"": float(mean), "_std": float(std)}
+
+
+class _PrecisionRecallMetric(Metric):
+    """Keeps every real and generated feature vector; computes improved precision and recall from them."""
+
+    full_state_update = False
+
+    def __init__(self, feature: nn.Module, k: int = 3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inception = feature
+        self.k = k
+        self.add_state("real_features", [], dist_reduce_fx="cat")
+        self.add_state("fake_features", [], dist_reduce_fx="cat")
+
+    def update(self, imgs: torch.Tensor, real: bool) -> None:
+        features = self.inception(imgs)
+        (self.real_features if real else self.fake_features).append(features)
+
+    def compute(self) -> PrecisionRecallScores:
+        return precision_recall(dim_zero_cat(self.real_features), dim_zero_cat(self.fake_features), self.k)
+
+
+class PrecisionRecall(_RealFeatures):
+    """Logs improved precision and recall (``val/precision_<tag>``, ``val/recall_<tag>``) against cached real features.
+
+    Kynkäänniemi et al. 2019, "Improved Precision and Recall Metric for Assessing Generative Models", computed by
+    :func:`gan_upsample.metrics.precision_recall.precision_recall` (torch-fidelity's k-NN code) on the features of
+    the FID protocol. **Precision** is the share of fakes inside the real images' k-NN manifold, **recall** the
+    share of real images inside the fakes' manifold: recall near 0 is mode collapse, precision near 0 is garbage.
+    Both need more than ``k`` images per side and grow with the numbers of images, so, like FID, compare only
+    values with the same tag.
+
+    Everything else is :class:`FID`'s: the protocol and tag, the fakes, ``every_n_steps`` for curves during
+    training, multi-process evaluation (the features of every rank are gathered; the value does not depend on
+    their order) and the real-vs-real baseline (``precision_<tag>_real_baseline``; needs ``num_real >= 2(k+1)``).
+    The real features are the ones :class:`KID` caches (one file serves both).
+
+    Args:
+        k: Neighbourhood size of the manifold estimate (3 in the paper).
+        **kwargs: Every argument of :class:`FID` (``num_real``, ``num_fake``, ``every_n_steps``, ``split``,
+            ``batch_size``, ``feature_extractor``, ``inception_weights``, ``cache_dir``, ``seed``,
+            ``real_baseline``, ...).
+    """
+
+    name = "prc"
+
+    def __init__(self, k: int = 3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if min(self.num_real, self.num_fake) <= k:
+            raise ValueError(f"PrecisionRecall with k={k} needs more than {k} real and fake images")
+        self.k = k
+        self.min_images = k + 1
+
+    def _new_metric(self, feature: nn.Module, samples: int | None = None, **kwargs: Any) -> Metric:
+        return _PrecisionRecallMetric(feature, self.k, **kwargs)
+
+    def _key(self, stage: str, tag: str, key: str) -> str:
+        return f"{stage}/{key}_{tag}"
+
+    def _value(self, metric: Metric) -> dict[str, float]:
+        precision, recall = metric.compute()
+        return {"precision": precision, "recall": recall}

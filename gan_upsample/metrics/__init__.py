@@ -1,4 +1,4 @@
-"""Pure-torch metrics (no Lightning): checkerboard-artifact scores, ..."""
+"""Pure-torch metrics (no Lightning): checkerboard-artifact scores, improved precision/recall, convergence, ..."""
 
 from gan_upsample.metrics.checkerboard import (
     nyquist_peak_ratio,
@@ -7,8 +7,16 @@ from gan_upsample.metrics.checkerboard import (
     spectral_excess,
     spectrum_distance,
 )
+from gan_upsample.metrics.convergence import ConvergenceVerdict, converged, converged_from_csv, read_metric_curve
+from gan_upsample.metrics.precision_recall import PrecisionRecallScores, precision_recall
 
 __all__ = [
+    "ConvergenceVerdict",
+    "PrecisionRecallScores",
+    "converged",
+    "converged_from_csv",
+    "precision_recall",
+    "read_metric_curve",
     "nyquist_peak_ratio",
     "phase_imbalance",
     "radial_power_spectrum",
