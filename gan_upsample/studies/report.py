@@ -74,7 +74,7 @@ def _fid_header(key: str) -> str:
 def metric_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """The summary columns present in ``rows``: FID columns first, then :data:`_COLUMNS` in order."""
     present = {k for row in rows for k, v in row.items() if isinstance(v, (int, float)) and v is not None}
-    fids = sorted(k for k in present if (k.startswith("fid_") or k.startswith("rfid_")) and not k.endswith("_std"))
+    fids = sorted(k for k in present if k.startswith(("fid_", "rfid_")) and not k.endswith(("_std", "_real_baseline")))
     columns = [(k, _fid_header(k), ".4g") for k in fids]
     return columns + [c for c in _COLUMNS if c[0] in present]
 

@@ -64,7 +64,7 @@ SETTINGS = "study_settings.json"
 OVERRIDES = "study_overrides.yaml"
 LOG = "fit.log"
 # Evaluation callbacks of a base config: kept (for validation) but not run at test, where the study's own are.
-_EVAL_CALLBACKS = {"FID", "KID", "Checkerboard", "LPIPS", "ReconstructionFID"}
+_EVAL_CALLBACKS = {"FID", "KID", "PrecisionRecall", "Checkerboard", "LPIPS", "ReconstructionFID"}
 # Fingerprint entries that do not change a run's numbers: a finished run made with other values is reused.
 _NOT_RESULT = {"wandb", "fid_cache_dir"}
 # LightningCLI warns when it is given ``args`` while sys.argv holds arguments too (the study's own, here).
