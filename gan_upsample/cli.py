@@ -83,6 +83,7 @@ class GanUpsampleCLI(LightningCLI):
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as err:
+            _raise_for_unreadable_yaml(args if isinstance(args, list) else sys.argv[1:])
             command = next((a for a in (args if isinstance(args, list) else sys.argv[1:]) if a[:1] != "-"), "")
             hint = f"see `python -m gan_upsample {command} --help`".replace("  ", " ")
             raise ConfigError(f"{condense_parser_error(str(err))} ({hint})") from None
@@ -106,6 +107,18 @@ class GanUpsampleCLI(LightningCLI):
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer
+
+
+def _raise_for_unreadable_yaml(args: list[str]) -> None:
+    """Name the ``--config`` file that is not valid YAML (jsonargparse's message does not say which)."""
+    files = [b for a, b in zip(args, args[1:]) if a in ("--config", "-c")]
+    files += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    for file in (f for f in files if "\n" not in f):  # a multi-line value is YAML given inline, not a path
+        try:
+            yaml.safe_load(Path(file).read_text())
+        except (OSError, yaml.YAMLError) as err:
+            what = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ConfigError(f"--config {file}: cannot be read as YAML ({what}); fix the file or the path") from None
 
 
 def _find_config(ckpt_path: Path) -> Path:
@@ -162,7 +175,7 @@ def _fetch_weights(args: argparse.Namespace) -> None:
     files = weight_files()
     unknown = sorted(set(args.only or ()) - {f.name for f in files})
     if unknown:
-        raise SystemExit(f"unknown weight names {unknown}; choose from {[f.name for f in files]}")
+        raise ConfigError(f"fetch-weights --only: unknown names {unknown}; choose from {[f.name for f in files]}")
     for file in (f for f in files if not args.only or f.name in args.only):
         state = "present" if file.path.is_file() else "missing"
         if not args.list and state == "missing":
