@@ -1,6 +1,7 @@
 """``python -m gan_upsample``: the command-line entry point (also the ``gan-upsample`` console script).
 
-The study commands run here, the rest in :func:`gan_upsample.cli.main`:
+``fit``, ``validate``, ``test`` and ``predict`` run in :func:`gan_upsample.cli.main` (LightningCLI);
+``generate`` and ``fetch-weights`` in :mod:`gan_upsample.commands`; the study commands here:
 
 * ``study``: compare upsamplers (:func:`gan_upsample.studies.compare.main`); its unknown ``--key=value``
   options go through to every fit, so it is not an argparse subcommand;
@@ -81,6 +82,11 @@ def _run(args: list[str], argv: list[str] | None) -> None:
         raise SystemExit(study(args[1:], prog="python -m gan_upsample study"))
     if args and args[0] == "checkerboard":
         checkerboard(args[1:])
+        return
+    from gan_upsample import commands
+
+    if args and args[0] in commands.COMMANDS:
+        commands.run(args)
         return
     from gan_upsample.cli import main as cli_main
 

@@ -2,22 +2,20 @@
 
 ``fit``, ``validate``, ``test`` and ``predict`` are LightningCLI's: every component is chosen in YAML
 with ``class_path``/``init_args``, several ``--config`` files stack, and every option can be
-overridden on the command line. Beside them stand the project's own commands ``generate`` (N images
-from a checkpoint, through ``predict``) and ``fetch-weights`` (pretrained files into the torch hub cache).
-The study commands (``study``, ``checkerboard``) are dispatched by :mod:`gan_upsample.__main__`: this module
-imports nothing from :mod:`gan_upsample.studies`, which builds its runs with :class:`GanUpsampleCLI`.
+overridden on the command line. The project's own commands (``generate``, ``fetch-weights``, ``check-data``,
+``study``, ``checkerboard``) are dispatched by :mod:`gan_upsample.__main__` to :mod:`gan_upsample.commands`
+and :mod:`gan_upsample.studies`, which build their runs with :class:`GanUpsampleCLI`: this module imports
+neither.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
@@ -33,15 +31,13 @@ from gan_upsample.errors import ConfigError, condense_parser_error
 from gan_upsample.fragments import expand_upsampler_option
 from gan_upsample.lit.adversarial import AdversarialModule
 from gan_upsample.loggers import RunConfigCallback, prepare_wandb
-from gan_upsample.models.weights import fetch_weights, weight_files
 from gan_upsample.plugins import AtomicCheckpointIO
 
-#: The project's commands handled here; ``study`` and ``checkerboard`` go through :mod:`gan_upsample.__main__`.
-OWN_COMMANDS = ("generate", "fetch-weights")
-STUDY_COMMANDS = ("study", "checkerboard")
+#: The project's own commands: :mod:`gan_upsample.__main__` runs them (:mod:`gan_upsample.commands`, the studies).
+OWN_COMMANDS = ("generate", "fetch-weights", "check-data", "study", "checkerboard")
 
 EPILOG = f"""Shorthand: --upsampler NAME stands for --config configs/upsampler/NAME.yaml (put it after the experiment).
-Project commands (each has its own --help): {", ".join(OWN_COMMANDS + STUDY_COMMANDS)}.
+Project commands (each has its own --help): {", ".join(OWN_COMMANDS)}.
   generate      write N images from a checkpoint: python -m gan_upsample generate --ckpt_path RUN/checkpoints/last.ckpt
   checkerboard  artifacts of every upsampler at random initialisation (figure + table)
   fetch-weights download every pretrained weight file into the torch hub cache (run where there is internet)
@@ -121,108 +117,18 @@ def _raise_for_unreadable_yaml(args: list[str]) -> None:
             raise ConfigError(f"--config {file}: cannot be read as YAML ({what}); fix the file or the path") from None
 
 
-def _find_config(ckpt_path: Path) -> Path:
-    """The ``config.yaml`` LightningCLI saved in the run folder (``RUN/checkpoints/x.ckpt`` -> ``RUN/config.yaml``)."""
-    for folder in (ckpt_path.parent, ckpt_path.parent.parent):
-        if (folder / "config.yaml").is_file():
-            return folder / "config.yaml"
-    raise FileNotFoundError(f"no config.yaml beside {ckpt_path} or in its run folder; pass it with --config")
-
-
-def generate(args: argparse.Namespace) -> Path:
-    """Write ``args.num`` images from a checkpoint to ``args.out`` (``00000.png``, ... and ``grid.png``).
-
-    Runs ``Trainer.predict`` (the module's ``predict_step``) with :class:`~gan_upsample.callbacks.PredictionWriter`
-    on one device. An unconditional module (``paired`` false) reads only the batch size of what it is fed, so it
-    gets ``num`` placeholder images of the data's shape; its latents are seeded by ``--seed`` plus the batch
-    index, so the images depend on ``--seed`` and ``--batch_size`` only. A paired module (DeePSiM) predicts from
-    the first ``num`` images of the data module's predict set.
-    """
-    ckpt_path = Path(args.ckpt_path)
-    if not ckpt_path.is_file():
-        raise ConfigError(f"--ckpt_path {ckpt_path}: no such checkpoint file; give the path of a .ckpt written by fit")
-    config = Path(args.config) if args.config else _find_config(ckpt_path)
-    # Only what builds the model and the data: the run's trainer (devices, plugins, limits) and fit's own
-    # options (ckpt_path, ...) don't apply here.
-    settings = {k: v for k, v in yaml.safe_load(config.read_text()).items() if k in ("model", "data")}
-    writer = {"output_dir": str(args.out), "grid_size": args.num, "grid_nrow": args.nrow, "digits": 5}
-    settings["trainer"] = {
-        "logger": False,
-        "devices": 1,
-        "enable_model_summary": False,
-        "enable_checkpointing": False,
-        "callbacks": [{"class_path": "gan_upsample.callbacks.PredictionWriter", "init_args": writer}],
-    }
-    seed = f"--model.init_args.seed={args.seed}"
-    cli = GanUpsampleCLI(args=["--config", yaml.safe_dump(settings), seed], run=False, save_config_callback=None)
-    if cli.model.paired:
-        cli.datamodule.setup("predict")
-        inputs = torch.cat(list(cli.datamodule.predict_dataloader()))[: args.num]
-    else:
-        # A view of one zero image: N placeholders without N images' memory.
-        inputs = torch.zeros(1, *cli.datamodule.image_shape).expand(args.num, -1, -1, -1)
-    loader = torch.utils.data.DataLoader(inputs, batch_size=args.batch_size)
-    with warnings.catch_warnings():
-        # The run's callbacks (sample grids, checkpoints) are left out on purpose: only the writer belongs here.
-        warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks")
-        cli.trainer.predict(cli.model, dataloaders=loader, ckpt_path=ckpt_path, return_predictions=False)
-    print(f"wrote {len(inputs)} images and grid.png to {args.out}/")
-    return Path(args.out)
-
-
-def _fetch_weights(args: argparse.Namespace) -> None:
-    """List the pretrained weight files (``--list``) or download the missing ones into the torch hub cache."""
-    files = weight_files()
-    unknown = sorted(set(args.only or ()) - {f.name for f in files})
-    if unknown:
-        raise ConfigError(f"fetch-weights --only: unknown names {unknown}; choose from {[f.name for f in files]}")
-    for file in (f for f in files if not args.only or f.name in args.only):
-        state = "present" if file.path.is_file() else "missing"
-        if not args.list and state == "missing":
-            fetch_weights([file.name])
-            state = "fetched"
-        print(f"{file.name:14s} {state:8s} {file.path}  <- {file.url}")
-
-
-def build_own_parser() -> argparse.ArgumentParser:
-    """The parser of the project's own commands handled here (:data:`OWN_COMMANDS`)."""
-    parser = argparse.ArgumentParser(prog="python -m gan_upsample", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="write N images (PNG) and a grid from a checkpoint")
-    gen.add_argument("--ckpt_path", required=True, help="checkpoint written by fit (e.g. RUN/checkpoints/last.ckpt)")
-    gen.add_argument("--config", default=None, help="the run's config.yaml (default: found beside the checkpoint)")
-    gen.add_argument("--num", type=int, default=64, help="number of images")
-    gen.add_argument("--out", default="generated", help="output folder")
-    gen.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (plus the batch index)")
-    gen.add_argument("--batch_size", type=int, default=64)
-    gen.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square grid)")
-    gen.set_defaults(func=generate)
-    fw = sub.add_parser("fetch-weights", help="download pretrained weights into the torch hub cache (needs internet)")
-    fw.add_argument("--only", nargs="+", default=None, help="names to fetch (default: all); see --list")
-    fw.add_argument("--list", action="store_true", help="only list the files, their cache paths and whether present")
-    fw.set_defaults(func=_fetch_weights)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Run a LightningCLI subcommand (fit/validate/test/predict) or ``generate`` / ``fetch-weights``.
+    """Run a LightningCLI subcommand (fit/validate/test/predict).
 
     ``--upsampler NAME`` is shorthand for ``--config configs/upsampler/NAME.yaml`` (:func:`expand_upsampler_option`).
-    The study commands run through :func:`gan_upsample.__main__.main`.
+    The project's own commands (:data:`OWN_COMMANDS`) run through :func:`gan_upsample.__main__.main`.
 
     Args:
         argv: Arguments without the program name; ``None`` reads the command line.
     """
     args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in STUDY_COMMANDS:
-        raise SystemExit(f"error: `{args[0]}` runs through `python -m gan_upsample {args[0]}` (gan_upsample.__main__)")
     if args and args[0] in OWN_COMMANDS:
-        parsed = build_own_parser().parse_args(args)
-        try:
-            parsed.func(parsed)
-        except FileNotFoundError as err:
-            raise ConfigError(str(err)) from err
-        return
+        raise SystemExit(f"error: `{args[0]}` runs through `python -m gan_upsample {args[0]}` (gan_upsample.__main__)")
     expanded = expand_upsampler_option(list(args))
     if argv is None:
         # Expanded in place: LightningCLI warns when given both ``args`` and a command line, and DDP's launcher
