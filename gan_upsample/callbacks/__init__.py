@@ -1,4 +1,4 @@
-"""Callbacks: sample grids, FID/KID, LPIPS, checkerboard scores, the prediction writer.
+"""Callbacks: sample grids, FID/KID, LPIPS, checkerboard scores, the prediction writer, saving on Ctrl-C.
 
 Image logging lives in :mod:`gan_upsample.images`, Trainer plugins in :mod:`gan_upsample.plugins`.
 
@@ -8,6 +8,7 @@ in checkpoints (see ARCHITECTURE.md).
 
 from gan_upsample.callbacks.checkerboard import Checkerboard
 from gan_upsample.callbacks.fid import FID, KID, FIDProtocol
+from gan_upsample.callbacks.interrupt import SaveOnInterrupt
 from gan_upsample.callbacks.lpips import LPIPS
 from gan_upsample.callbacks.prediction_writer import PredictionWriter
 from gan_upsample.callbacks.samples import SampleGrid
@@ -20,4 +21,5 @@ __all__ = [
     "LPIPS",
     "PredictionWriter",
     "SampleGrid",
+    "SaveOnInterrupt",
 ]
