@@ -94,12 +94,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             cause = _os_error(err)
             if cause is None:
                 raise
-            existed = os.path.exists(local_path)
-            previous = "the previous checkpoint there is intact" if existed else "nothing was written"
             full = cause.errno in (errno.ENOSPC, errno.EDQUOT)
             fix = "free space on that disk" if full else "make that folder writable"
             raise CheckpointError(
-                f"cannot write checkpoint {local_path}: {os.strerror(cause.errno).lower()}; {previous}; {fix}, "
+                f"cannot write checkpoint {local_path}: {os.strerror(cause.errno).lower()}; the checkpoints already "
+                f"saved are intact; {fix}, "
                 "or write the run elsewhere with --trainer.logger.init_args.save_dir (or --trainer.default_root_dir "
                 "without a logger)."
             ) from err

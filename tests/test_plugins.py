@@ -179,7 +179,7 @@ def test_no_space_left_keeps_the_previous_checkpoint_and_says_how_to_fix_it(
     monkeypatch.undo()
     message = str(info.value)
     assert str(path) in message and "no space left on device" in message
-    assert "previous checkpoint there is intact" in message and "free space" in message and "save_dir" in message
+    assert "the checkpoints already saved are intact" in message and "free space" in message and "save_dir" in message
     assert isinstance(info.value, OSError) and info.value.exit_code == 1
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["last.ckpt"]
     assert io.load_checkpoint(path)["global_step"] == 1
@@ -216,3 +216,28 @@ def test_trainer_resuming_from_a_damaged_checkpoint_gets_the_checkpoint_error(tm
     assert "truncated" in str(info.value) and str(tmp_path / "epoch=0-step=2.ckpt") in str(info.value)
     with pytest.raises(ConfigError, match=r"nope\.ckpt \(--ckpt_path\) does not exist"):
         trainer().fit(BoringModel(), ckpt_path=tmp_path / "nope.ckpt")
+
+
+def test_fit_stops_with_the_checkpoint_error_when_the_disk_fills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FillsUp(pl.Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+            if trainer.global_step == 2:  # after the checkpoint of step 1: every later write finds the disk full
+                real_fdopen = os.fdopen
+                monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: _FullDisk(real_fdopen(fd, *a, **k), 100))
+
+    trainer = pl.Trainer(
+        max_steps=5,
+        limit_val_batches=0,
+        accelerator="cpu",
+        logger=False,
+        plugins=[AtomicCheckpointIO()],
+        callbacks=[FillsUp(), ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=1, save_top_k=1, save_last=True)],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(CheckpointError, match=r"step=2\.ckpt: no space left on device; the checkpoints already saved"):
+        trainer.fit(BoringModel())
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 1
