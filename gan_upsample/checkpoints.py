@@ -214,7 +214,7 @@ def _tensor_differences(checkpoint: Mapping[str, torch.Tensor], model: Mapping[s
     return lines
 
 
-def _run_config(path: Path) -> dict[str, Any] | None:
+def _run_config(path: Path) -> tuple[Path, dict[str, Any]] | None:
     """The ``config.yaml`` LightningCLI saved for the run of ``path`` (``RUN/checkpoints/x.ckpt`` -> ``RUN/``)."""
     for folder in (path.parent, path.parent.parent):
         file = folder / "config.yaml"
@@ -223,7 +223,7 @@ def _run_config(path: Path) -> dict[str, Any] | None:
                 loaded = yaml.safe_load(file.read_text())
             except (OSError, yaml.YAMLError):
                 return None
-            return loaded if isinstance(loaded, dict) else None
+            return (file, loaded) if isinstance(loaded, dict) else None
     return None
 
 
@@ -260,11 +260,12 @@ def check_checkpoint(
     if not tensors:
         return
     networks = {line.split(".", 1)[0] for line in tensors}
-    run_config = _run_config(path)
+    found = _run_config(path)
     current = _as_dict(config).get("model")
     fix = "use the checkpoint run's config (--config RUN/config.yaml) or a checkpoint of this model."
-    if run_config is not None and isinstance(run_config.get("model"), Mapping) and isinstance(current, Mapping):
-        options = _differences(run_config["model"], current, networks)
+    if found is not None and isinstance(found[1].get("model"), Mapping) and isinstance(current, Mapping):
+        options = _differences(found[1]["model"], current, networks)
+        fix = fix.replace("RUN/config.yaml", str(found[0]))
         if options:
             raise CheckpointError(
                 f"checkpoint {path} was written by a different model: {'; '.join(options[:8])}"

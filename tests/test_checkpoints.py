@@ -123,7 +123,7 @@ def test_checkpoint_of_a_wider_model_names_the_option_not_the_tensors(run: Path,
     assert "was written by a different model" in message
     assert "model.init_args.generator.init_args.base_channels: 4 in the checkpoint, 8 in the config" in message
     assert "discriminator" not in message and "weight" not in message  # only what differs, no tensor names
-    assert "--config RUN/config.yaml" in message
+    assert f"--config {run / 'config.yaml'}" in message
 
 
 def test_checkpoint_of_another_upsampler_names_the_class(run: Path, cli_for) -> None:

@@ -43,9 +43,6 @@ class UnreadableImageError(DataError):
     """An image file could not be read or decoded."""
 
 
-_ROOT_FIX = "set data.init_args.root to a folder of images (or data.init_args.extensions to their file types)"
-
-
 def find_images(root: str | os.PathLike[str], extensions: Sequence[str] = IMAGE_EXTENSIONS) -> list[Path]:
     """Return the image files under ``root`` (recursively, following links), sorted by relative path.
 
@@ -62,7 +59,7 @@ def find_images(root: str | os.PathLike[str], extensions: Sequence[str] = IMAGE_
     searched = f"searched recursively for {', '.join(suffixes)}"
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
-        raise ConfigError(f"Image folder '{root.resolve()}' {what} ({searched}); {_ROOT_FIX}.")
+        raise ConfigError(f"Image folder '{root.resolve()}' {what} ({searched}); set data.init_args.root to one.")
     files = [
         Path(folder, name)
         for folder, _, names in os.walk(root, followlinks=True)
@@ -70,7 +67,10 @@ def find_images(root: str | os.PathLike[str], extensions: Sequence[str] = IMAGE_
         if name.lower().endswith(suffixes)
     ]
     if not files:
-        raise ConfigError(f"No image files in '{root.resolve()}' ({searched}); {_ROOT_FIX}.")
+        raise ConfigError(
+            f"No image files in '{root.resolve()}' ({searched}); set data.init_args.root to a folder of images "
+            "or data.init_args.extensions to their file types."
+        )
     return sorted(files, key=lambda path: path.relative_to(root).as_posix())
 
 
