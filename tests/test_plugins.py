@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -14,6 +15,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 from torch.testing import assert_close
 
+from gan_upsample.errors import CheckpointError, ConfigError
 from gan_upsample.plugins import AtomicCheckpointIO
 
 
@@ -138,3 +140,104 @@ def test_works_as_trainer_plugin(tmp_path: Path) -> None:
         "last.ckpt",
     ]
     assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 3
+
+
+class _FullDisk:
+    """A binary file whose writes fail with ENOSPC once ``room`` bytes are written, like a full disk."""
+
+    def __init__(self, file: Any, room: int) -> None:
+        self._file, self._room = file, room
+
+    def write(self, data: Any) -> int:
+        self._room -= len(data)
+        if self._room < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self._file.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    def __enter__(self) -> _FullDisk:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._file.close()
+
+
+@pytest.mark.parametrize("room", [0, 2000])
+def test_no_space_left_keeps_the_previous_checkpoint_and_says_how_to_fix_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, room: int
+) -> None:
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint(checkpoint(1.0), path)
+    before = path.read_bytes()
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: _FullDisk(real_fdopen(fd, *a, **k), room))
+    with pytest.raises(CheckpointError) as info:
+        io.save_checkpoint(checkpoint(2.0), path)
+    monkeypatch.undo()
+    message = str(info.value)
+    assert str(path) in message and "no space left on device" in message
+    assert "the checkpoints already saved are intact" in message and "free space" in message and "save_dir" in message
+    assert isinstance(info.value, OSError) and info.value.exit_code == 1
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["last.ckpt"]
+    assert io.load_checkpoint(path)["global_step"] == 1
+
+
+def test_a_failure_that_is_not_the_disk_keeps_its_own_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(OSError, match="Input/output error") as info:
+        AtomicCheckpointIO().save_checkpoint(checkpoint(1.0), tmp_path / "a.ckpt")
+    assert not isinstance(info.value, CheckpointError)
+
+
+def test_trainer_resuming_from_a_damaged_checkpoint_gets_the_checkpoint_error(tmp_path: Path) -> None:
+    def trainer() -> pl.Trainer:
+        return pl.Trainer(
+            max_steps=2,
+            limit_val_batches=0,
+            accelerator="cpu",
+            logger=False,
+            plugins=[AtomicCheckpointIO()],
+            callbacks=[ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=1, save_top_k=-1, save_last=True)],
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+
+    trainer().fit(BoringModel())
+    last = tmp_path / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:-50])
+    with pytest.raises(CheckpointError) as info:
+        trainer().fit(BoringModel(), ckpt_path=last)
+    assert "truncated" in str(info.value) and str(tmp_path / "epoch=0-step=2.ckpt") in str(info.value)
+    with pytest.raises(ConfigError, match=r"nope\.ckpt \(--ckpt_path\) does not exist"):
+        trainer().fit(BoringModel(), ckpt_path=tmp_path / "nope.ckpt")
+
+
+def test_fit_stops_with_the_checkpoint_error_when_the_disk_fills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FillsUp(pl.Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+            if trainer.global_step == 2:  # after the checkpoint of step 1: every later write finds the disk full
+                real_fdopen = os.fdopen
+                monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: _FullDisk(real_fdopen(fd, *a, **k), 100))
+
+    trainer = pl.Trainer(
+        max_steps=5,
+        limit_val_batches=0,
+        accelerator="cpu",
+        logger=False,
+        plugins=[AtomicCheckpointIO()],
+        callbacks=[FillsUp(), ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=1, save_top_k=1, save_last=True)],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(CheckpointError, match=r"step=2\.ckpt: no space left on device; the checkpoints already saved"):
+        trainer.fit(BoringModel())
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 1

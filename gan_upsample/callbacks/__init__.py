@@ -1,4 +1,4 @@
-"""Callbacks: sample grids, FID/KID/precision-recall, convergence, LPIPS, checkerboard scores, the prediction writer.
+"""Callbacks: sample grids, FID/KID/precision-recall, convergence, LPIPS, checkerboard scores, predictions, Ctrl-C.
 
 Image logging lives in :mod:`gan_upsample.images`, Trainer plugins in :mod:`gan_upsample.plugins`.
 
@@ -9,6 +9,7 @@ in checkpoints (see ARCHITECTURE.md).
 from gan_upsample.callbacks.checkerboard import Checkerboard
 from gan_upsample.callbacks.convergence import Convergence
 from gan_upsample.callbacks.fid import FID, KID, FIDProtocol, PrecisionRecall
+from gan_upsample.callbacks.interrupt import SaveOnInterrupt
 from gan_upsample.callbacks.lpips import LPIPS
 from gan_upsample.callbacks.prediction_writer import PredictionWriter
 from gan_upsample.callbacks.samples import SampleGrid
@@ -23,4 +24,5 @@ __all__ = [
     "PrecisionRecall",
     "PredictionWriter",
     "SampleGrid",
+    "SaveOnInterrupt",
 ]

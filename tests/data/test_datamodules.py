@@ -28,6 +28,7 @@ from gan_upsample.data import (
     STL10DataModule,
 )
 from gan_upsample.data.datamodules import VAL_START_INDEX, held_out_split
+from gan_upsample.errors import ConfigError
 
 
 def _check_batch(batch: torch.Tensor, shape: tuple[int, ...]) -> None:
@@ -93,7 +94,7 @@ def test_image_folder_datamodule(tmp_path: Path) -> None:
 
 
 def test_image_folder_datamodule_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="No image files"):
+    with pytest.raises(ConfigError, match=r"No image files.*data\.init_args\.root"):
         ImageFolderDataModule(str(tmp_path)).setup("fit")
     _write_folder(tmp_path, 5)
     with pytest.raises(ValueError, match="fewer than batch_size=8"):
