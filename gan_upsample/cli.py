@@ -26,6 +26,8 @@ import gan_upsample.data  # noqa: F401
 import gan_upsample.lit  # noqa: F401
 import gan_upsample.models  # noqa: F401
 import gan_upsample.nn.upsamplers  # noqa: F401
+from gan_upsample.callbacks.interrupt import SaveOnInterrupt
+from gan_upsample.checkpoints import check_checkpoint
 from gan_upsample.data.datamodules import ImageDataModule
 from gan_upsample.errors import ConfigError, condense_parser_error
 from gan_upsample.fragments import expand_upsampler_option
@@ -78,9 +80,14 @@ class GanUpsampleCLI(LightningCLI):
         """Parse; a wrong option becomes one :class:`~gan_upsample.errors.ConfigError`, not the usage and a dump."""
         try:
             super().parse_arguments(parser, args)
+            # Before LightningCLI reads the checkpoint's hyperparameters: a damaged file gets its own message.
+            config = self.config.get(self.config.get("subcommand") or "", self.config)
+            if config.get("ckpt_path"):
+                check_checkpoint(config["ckpt_path"])
         except ArgumentError as err:
             _raise_for_unreadable_yaml(args if isinstance(args, list) else sys.argv[1:])
-            command = next((a for a in (args if isinstance(args, list) else sys.argv[1:]) if a[:1] != "-"), "")
+            given = args if isinstance(args, list) else sys.argv[1:]
+            command = next((a for a in given if a in ("fit", "validate", "test", "predict")), "")
             hint = f"see `python -m gan_upsample {command} --help`".replace("  ", " ")
             raise ConfigError(f"{condense_parser_error(str(err))} ({hint})") from None
 
@@ -89,6 +96,9 @@ class GanUpsampleCLI(LightningCLI):
         super().instantiate_classes()
         if self.datamodule is not None:
             self.model.check_image_shape(self.datamodule.image_shape)
+        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        if config.get("ckpt_path"):
+            check_checkpoint(config["ckpt_path"], self.model, config)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -102,6 +112,8 @@ class GanUpsampleCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if not any(isinstance(cb, SaveOnInterrupt) for cb in trainer.callbacks):
+            trainer.callbacks.append(SaveOnInterrupt())  # Ctrl-C: save last.ckpt and say how to resume
         return trainer
 
 

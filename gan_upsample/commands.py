@@ -1,4 +1,4 @@
-"""The project's own commands beside LightningCLI's: ``generate`` and ``fetch-weights``.
+"""The project's own commands beside LightningCLI's: ``generate``, ``fetch-weights`` and ``check-data``.
 
 :mod:`gan_upsample.__main__` dispatches them here; they build their objects with
 :class:`~gan_upsample.cli.GanUpsampleCLI` like ``fit`` does.
@@ -13,12 +13,15 @@ from pathlib import Path
 import torch
 import yaml
 
+from gan_upsample.checkpoints import check_checkpoint
 from gan_upsample.cli import GanUpsampleCLI
+from gan_upsample.data.datamodules import ImageFolderDataModule
+from gan_upsample.data.folder import check_image_folder
 from gan_upsample.errors import ConfigError
 from gan_upsample.models.weights import fetch_weights, weight_files
 
 #: The commands of this module.
-COMMANDS = ("generate", "fetch-weights")
+COMMANDS = ("generate", "fetch-weights", "check-data")
 
 
 def _find_config(ckpt_path: Path) -> Path:
@@ -39,8 +42,7 @@ def generate(args: argparse.Namespace) -> Path:
     the first ``num`` images of the data module's predict set.
     """
     ckpt_path = Path(args.ckpt_path)
-    if not ckpt_path.is_file():
-        raise ConfigError(f"--ckpt_path {ckpt_path}: no such checkpoint file; give the path of a .ckpt written by fit")
+    check_checkpoint(ckpt_path)
     config = Path(args.config) if args.config else _find_config(ckpt_path)
     # Only what builds the model and the data: the run's trainer (devices, plugins, limits) and fit's own
     # options (ckpt_path, ...) don't apply here.
@@ -84,6 +86,32 @@ def _fetch_weights(args: argparse.Namespace) -> None:
         print(f"{file.name:14s} {state:8s} {file.path}  <- {file.url}")
 
 
+def check_data(args: argparse.Namespace) -> None:
+    """Check every image of the experiment's image folder (as ``fit`` would at set-up) without training.
+
+    Prints how many files were found and read; a folder with unreadable files ends in one error naming them.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
+        argv = ["--config", *_with_configs(args.config), "--trainer.logger=false"]
+        cli = GanUpsampleCLI(args=argv, run=False, save_config_callback=None)
+    data = cli.datamodule
+    if not isinstance(data, ImageFolderDataModule):
+        print(f"{type(data).__name__}: nothing to check (only image folders are; the other data sets ship whole)")
+        return
+    report = check_image_folder(data.root, data.extensions, progress=True)
+    print(report.summary())
+    if report.error() is not None:
+        raise report.error()
+
+
+def _with_configs(configs: list[str]) -> list[str]:
+    out = [configs[0]]
+    for config in configs[1:]:
+        out += ["--config", config]
+    return out
+
+
 def build_own_parser() -> argparse.ArgumentParser:
     """The parser of the project's own commands handled here (:data:`OWN_COMMANDS`)."""
     parser = argparse.ArgumentParser(prog="python -m gan_upsample", description=__doc__)
@@ -101,6 +129,9 @@ def build_own_parser() -> argparse.ArgumentParser:
     fw.add_argument("--only", nargs="+", default=None, help="names to fetch (default: all); see --list")
     fw.add_argument("--list", action="store_true", help="only list the files, their cache paths and whether present")
     fw.set_defaults(func=_fetch_weights)
+    cd = sub.add_parser("check-data", help="check that every image of the experiment's image folder can be read")
+    cd.add_argument("--config", action="append", required=True, help="the experiment's config (repeat to stack)")
+    cd.set_defaults(func=check_data)
     return parser
 
 

@@ -109,7 +109,7 @@ def test_generate_without_checkpoint_is_clear(tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit) as info:
         main(["generate", "--ckpt_path", str(tmp_path / "missing.ckpt")])
     assert info.value.code == 2
-    assert "missing.ckpt: no such checkpoint file" in capsys.readouterr().err
+    assert "missing.ckpt (--ckpt_path) does not exist" in capsys.readouterr().err
 
 
 def test_fetch_weights_lists_every_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

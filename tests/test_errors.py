@@ -154,7 +154,7 @@ def test_imagenet_weights_offline(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_generate_without_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    fails(capsys, ["generate", "--ckpt_path", str(tmp_path / "none.ckpt")], 2, "none.ckpt", "no such checkpoint")
+    fails(capsys, ["generate", "--ckpt_path", str(tmp_path / "none.ckpt")], 2, "none.ckpt", "does not exist")
 
 
 def test_fetch_weights_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
@@ -208,3 +208,76 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gan_upsample.cli, "main", broken)
     with pytest.raises(ZeroDivisionError):
         main(["fit"])
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny quickstart run with checkpoints (its folder)."""
+    root = tmp_path_factory.mktemp("run")
+    main(quick(root, "--trainer.logger.init_args.version=v", "--trainer.max_epochs=1", "--trainer.max_steps=-1"))
+    return root / "quickstart" / "v"
+
+
+def test_fit_from_a_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str], finished_run: Path) -> None:
+    missing = finished_run / "checkpoints" / "lats.ckpt"
+    fails(capsys, quick(tmp_path, f"--ckpt_path={missing}"), 2, "lats.ckpt", "does not exist", "last.ckpt")
+
+
+def test_fit_from_a_truncated_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], finished_run: Path
+) -> None:
+    data = (finished_run / "checkpoints" / "last.ckpt").read_bytes()
+    truncated = finished_run / "checkpoints" / "truncated.ckpt"
+    truncated.write_bytes(data[: len(data) // 2])
+    try:
+        fails(capsys, quick(tmp_path, f"--ckpt_path={truncated}"), 1, "truncated.ckpt", "truncated", "last.ckpt")
+    finally:
+        truncated.unlink()
+
+
+def test_fit_from_a_checkpoint_of_another_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], finished_run: Path
+) -> None:
+    wider = quick(tmp_path, "--model.init_args.generator.init_args.base_channels=8")
+    last = finished_run / "checkpoints" / "last.ckpt"
+    fails(capsys, [*wider, f"--ckpt_path={last}"], 1, "different model", "base_channels: 4 in the checkpoint, 8")
+
+
+def _folder_args(tmp_path: Path, root: Path) -> list[str]:
+    return quick(
+        tmp_path, "--data=ImageFolderDataModule", f"--data.init_args.root={root}", "--data.init_args.image_size=8"
+    )
+
+
+def test_image_folder_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fails(capsys, _folder_args(tmp_path, tmp_path / "nowhere"), 2, "nowhere", "does not exist", "data.init_args.root")
+
+
+def test_image_folder_without_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    fails(capsys, _folder_args(tmp_path, tmp_path / "empty"), 2, "No image files", "data.init_args.root")
+
+
+def _folder_with_two_broken_files(tmp_path: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "bad.png").write_bytes(b"not a png")
+    (folder / "bad.jpg").write_bytes(b"")
+    return folder
+
+
+def test_image_folder_with_unreadable_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _folder_with_two_broken_files(tmp_path)
+    fails(capsys, _folder_args(tmp_path, folder), 1, "2 of the 8", "bad.png", "bad.jpg", "on_corrupt")
+
+
+def test_check_data_names_every_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _folder_with_two_broken_files(tmp_path)
+    config = tmp_path / "folder.yaml"
+    config.write_text(f"data:\n  class_path: ImageFolderDataModule\n  init_args: {{root: {folder}, image_size: 32}}\n")
+    fails(capsys, ["check-data", "--config", QUICKSTART, "--config", str(config)], 1, "bad.png", "bad.jpg")
