@@ -82,23 +82,30 @@ _NOISE = ("Given value", "Subtypes:", "Errors:", "Does not validate against any 
 
 
 def condense_parser_error(message: str) -> str:
-    """One line from a jsonargparse error: the key and the reason, without the value dump and the union noise.
+    """One line from a jsonargparse error: the option's path and the reason, without the value dump and the noise.
 
-    ``Parser key "model": ... Problem with given class_path 'gan_upsample.lit.GANModule': Option 'nope' is not
-    accepted ... Given value: NestedArg(...)`` becomes ``model (GANModule): Option 'nope' is not accepted``.
+    ``Parser key "model": ... Problem with given class_path 'gan_upsample.lit.GANModule': Parser key "generator":
+    ... Option 'nope' is not accepted ... Given value: NestedArg(...)`` becomes
+    ``model.init_args.generator (GANModule > DCGANGenerator): Option 'nope' is not accepted``.
     """
-    lines = [line.strip(" -") for line in message.splitlines()]
-    lines = [line for line in lines if line and not line.startswith(_NOISE) and line != "Expected a <class 'NoneType'>"]
-    if not lines:
-        return message.strip()
-    head, rest = lines[0], lines[1:]
-    if head.startswith("Parser key") and head.endswith(":"):
-        head = head.removeprefix("Parser key").strip().strip(":").strip('"')
-    parts = []
-    for line in rest:
-        if line.startswith("Problem with given class_path"):
-            cls = line.split("'")[1] if "'" in line else ""
-            head = f"{head} ({cls.rsplit('.', 1)[-1]})" if cls else head
+    keys: list[str] = []
+    classes: list[str] = []
+    reasons: list[str] = []
+    for raw in message.splitlines():
+        line = raw.strip(" -")
+        if not line or line.startswith(_NOISE) or line == "Expected a <class 'NoneType'>":
             continue
-        parts.append(line)
-    return f"{head}: {' '.join(parts)}" if parts else head
+        while line.startswith("Parser key"):
+            key, _, line = line.removeprefix("Parser key").strip().partition(":")
+            keys.append(key.strip().strip('"'))
+            line = line.strip()
+        if line.startswith("Problem with given class_path"):
+            classes.append(line.split("'")[1].rsplit(".", 1)[-1] if "'" in line else "")
+            continue
+        if line:
+            reasons.append(line)
+    if not keys and not reasons:
+        return message.strip()
+    where = ".init_args.".join(keys)
+    where += f" ({' > '.join(c for c in classes if c)})" if any(classes) else ""
+    return f"{where}: {' '.join(reasons)}" if where else " ".join(reasons)

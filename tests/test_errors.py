@@ -8,6 +8,7 @@ process, and ``--debug`` brings the traceback back.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import subprocess
@@ -17,9 +18,13 @@ from pathlib import Path
 import pytest
 
 from gan_upsample.__main__ import main
-from tests.conftest import TINY_QUICKSTART
 
 ROOT = Path(__file__).resolve().parents[1]
+# conftest.py by path: a package named ``tests`` installed by a dependency would shadow ``tests.conftest``.
+_spec = importlib.util.spec_from_file_location("_gauntlet_conftest", Path(__file__).with_name("conftest.py"))
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+TINY_QUICKSTART = _conftest.TINY_QUICKSTART
 QUICKSTART = str(ROOT / "configs" / "quickstart.yaml")
 DEEPSIM = str(ROOT / "configs" / "deepsim_autoencoder_natural.yaml")
 

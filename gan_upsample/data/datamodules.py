@@ -93,7 +93,7 @@ class ImageDataModule(LightningDataModule, ABC):
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
         if batch_size < 1:
-            raise ConfigError(f"batch_size must be positive, got {batch_size}")
+            raise ConfigError(f"data.init_args.batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ConfigError(f"num_workers must be non-negative, got {num_workers}")
         self.image_size = image_size
