@@ -44,7 +44,7 @@ class DensePixelDCL(nn.Module):
         return m[:, :, 2:-2, 2:-2] + F.conv2d(
             m[:, :, 2 - r : m.shape[2] - 2 + r, 2 - r : m.shape[3] - 2 + r],
             layer.masked_weight * layer.mask,
-            layer.bias,
+            layer.shared_bias,
         )
 
     def macs(self, height: int, width: int) -> int:

@@ -357,7 +357,7 @@ class PixelDCL(Upsampler):
         kernel_size: Odd kernel size of all three convolutions.
         init: ``interpolation`` (default, checkerboard-free at initialisation) or ``reference``.
         padding_mode: ``replicate`` (default) or ``zeros`` (the reference), applied per phase map.
-        bias: One per-channel output bias shared by the four phases (zero at init).
+        bias: One per-channel output bias shared by the four phases (``shared_bias``, zero at init).
     """
 
     def __init__(
@@ -383,7 +383,8 @@ class PixelDCL(Upsampler):
         mask = ((idx[:, None] + idx[None, :]) % 2 == 1).float()
         self.register_buffer("mask", mask, persistent=False)
         self.masked_weight = nn.Parameter(torch.zeros(co, co, k, k))
-        self.bias = nn.Parameter(torch.zeros(co)) if bias else None
+        # Named apart from the ``bias`` flag, so the argument and the attribute of that name never disagree.
+        self.shared_bias = nn.Parameter(torch.zeros(co)) if bias else None
         if init == "reference":
             _reference_conv_init_(self.conv_a.weight)
             _reference_conv_init_(self.conv_b.weight)
@@ -430,7 +431,7 @@ class PixelDCL(Upsampler):
             y = F.conv2d(src, weight[:, :, rows][:, :, :, cols])
             empty[phase] = y if empty[phase] is None else empty[phase] + y
         out = _interleave2(a, empty[0], empty[1], b)
-        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+        return out if self.shared_bias is None else out + self.shared_bias.view(1, -1, 1, 1)
 
     def macs(self, height: int, width: int) -> int:
         hw = height * width
@@ -441,7 +442,7 @@ class PixelDCL(Upsampler):
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, kernel_size={self.kernel_size}, init={self.init!r}, "
-            f"padding_mode={self.padding_mode!r}, bias={self.bias is not None}"
+            f"padding_mode={self.padding_mode!r}, bias={self.shared_bias is not None}"
         )
 
 
@@ -472,7 +473,7 @@ class IPixelDCL(Upsampler):
         kernel_size: Odd kernel size of the three convolutions.
         init: ``interpolation`` (default, checkerboard-free at initialisation) or ``reference``.
         padding_mode: ``replicate`` (default) or ``zeros`` (the reference).
-        bias: One per-channel output bias shared by the four phases (zero at init).
+        bias: One per-channel output bias shared by the four phases (``shared_bias``, zero at init).
     """
 
     def __init__(
@@ -495,7 +496,8 @@ class IPixelDCL(Upsampler):
         self.conv1 = SameConv2d(ci, co, k, padding_mode=padding_mode, bias=False)
         self.conv2 = SameConv2d(ci + co, co, k, padding_mode=padding_mode, bias=False)
         self.conv3 = SameConv2d(ci + 2 * co, 2 * co, k, padding_mode=padding_mode, bias=False)
-        self.bias = nn.Parameter(torch.zeros(co)) if bias else None
+        # Named apart from the ``bias`` flag, so the argument and the attribute of that name never disagree.
+        self.shared_bias = nn.Parameter(torch.zeros(co)) if bias else None
         if init == "reference":
             for conv in (self.conv1, self.conv2, self.conv3):
                 _reference_conv_init_(conv.weight)
@@ -516,7 +518,7 @@ class IPixelDCL(Upsampler):
         c2 = self.conv2(torch.cat([x, c1], dim=1))
         c4, c5 = self.conv3(torch.cat([x, c1, c2], dim=1)).chunk(2, dim=1)
         out = _interleave2(c1, c5, c4, c2)
-        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+        return out if self.shared_bias is None else out + self.shared_bias.view(1, -1, 1, 1)
 
     def macs(self, height: int, width: int) -> int:
         return sum(conv.macs(height, width) for conv in (self.conv1, self.conv2, self.conv3))
@@ -524,7 +526,7 @@ class IPixelDCL(Upsampler):
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, kernel_size={self.kernel_size}, init={self.init!r}, "
-            f"padding_mode={self.padding_mode!r}, bias={self.bias is not None}"
+            f"padding_mode={self.padding_mode!r}, bias={self.shared_bias is not None}"
         )
 
 

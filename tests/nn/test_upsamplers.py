@@ -167,7 +167,7 @@ def dense_pixel_dcl_reference(layer: U.PixelDCL, x: torch.Tensor) -> torch.Tenso
                 continue
             acc = acc + big[:, :, 2 * r + p + ti - r, 2 * r + q + tj - r] @ weight[:, :, ti, tj].T
         out[:, :, p, q] += acc
-    return out if layer.bias is None else out + layer.bias.view(1, -1, 1, 1)
+    return out if layer.shared_bias is None else out + layer.shared_bias.view(1, -1, 1, 1)
 
 
 @pytest.mark.parametrize("padding_mode", ["replicate", "zeros"])
@@ -179,7 +179,7 @@ def test_pixel_dcl_equals_slow_reference(kernel_size: int, size: tuple[int, int]
     with torch.no_grad():
         layer.masked_weight.normal_()  # make every kept tap matter, not only the interpolation's
         layer.conv_b.weight.normal_()
-        layer.bias.normal_()
+        layer.shared_bias.normal_()
         x = torch.randn(2, 3, *size, dtype=torch.float64)
         expected = dense_pixel_dcl_reference(layer, x)
         got = layer(x)
@@ -191,7 +191,7 @@ def test_pixel_dcl_equals_dense_masked_conv(padding_mode: str) -> None:
     torch.manual_seed(1)
     layer = U.PixelDCL(4, 6, kernel_size=5, init="reference", padding_mode=padding_mode)
     with torch.no_grad():
-        layer.bias.normal_()
+        layer.shared_bias.normal_()
     x = torch.randn(2, 4, 7, 6)
     a = layer.conv_a(x)
     b = layer.conv_b(a)
@@ -200,7 +200,7 @@ def test_pixel_dcl_equals_dense_masked_conv(padding_mode: str) -> None:
     mode = "constant" if padding_mode == "zeros" else "replicate"
     a, b = F.pad(a, (1,) * 4, mode=mode), F.pad(b, (1,) * 4, mode=mode)
     m = F.pixel_shuffle(torch.stack([a, torch.zeros_like(a), torch.zeros_like(a), b], 2).flatten(1, 2), 2)
-    dense = m[:, :, 2:-2, 2:-2] + F.conv2d(m, layer.masked_weight * layer.mask, layer.bias)
+    dense = m[:, :, 2:-2, 2:-2] + F.conv2d(m, layer.masked_weight * layer.mask, layer.shared_bias)
     assert_close(layer(x), dense)
 
 
@@ -261,19 +261,19 @@ def test_reference_init_is_the_reference_codes() -> None:
     for conv in (layer.conv_a, layer.conv_b):
         assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.95 * bound
     ipx = U.IPixelDCL(4, 4, init="reference", bias=False)
-    assert all(c.bias is None for c in (ipx.conv1, ipx.conv2, ipx.conv3)) and ipx.bias is None
+    assert all(c.bias is None for c in (ipx.conv1, ipx.conv2, ipx.conv3)) and ipx.shared_bias is None
 
 
 def test_pixel_dcl_bias_is_one_shared_output_bias() -> None:
     for layer in (U.PixelDCL(3, 4), U.IPixelDCL(3, 4)):
         biases = [n for n, _ in layer.named_parameters() if "bias" in n]
-        assert biases == ["bias"], biases
+        assert biases == ["shared_bias"], biases
         with torch.no_grad():
-            layer.bias.fill_(0.5)
+            layer.shared_bias.fill_(0.5)
         x = torch.randn(1, 3, 4, 4)
         shifted = layer(x)
         with torch.no_grad():
-            layer.bias.zero_()
+            layer.shared_bias.zero_()
         assert_close(shifted - layer(x), torch.full_like(shifted, 0.5))  # the same offset on every phase
 
 
