@@ -35,10 +35,17 @@ class DensePixelDCL(nn.Module):
         layer = self.layer
         a = layer.conv_a(x)
         b = layer.conv_b(a)
+        # Each phase map is padded on its own (the layer's border rule), then interleaved.
+        mode = "constant" if layer.padding_mode == "zeros" else "replicate"
+        a, b = F.pad(a, (1, 1, 1, 1), mode=mode), F.pad(b, (1, 1, 1, 1), mode=mode)
         zero = torch.zeros_like(a)
         m = F.pixel_shuffle(torch.stack([a, zero, zero, b], dim=2).flatten(1, 2), 2)
-        k = layer.kernel_size
-        return m + F.conv2d(m, layer.masked_weight * layer.mask, layer.masked_bias, padding=k // 2)
+        r = layer.kernel_size // 2
+        return m[:, :, 2:-2, 2:-2] + F.conv2d(
+            m[:, :, 2 - r : m.shape[2] - 2 + r, 2 - r : m.shape[3] - 2 + r],
+            layer.masked_weight * layer.mask,
+            layer.shared_bias,
+        )
 
     def macs(self, height: int, width: int) -> int:
         layer = self.layer

@@ -162,7 +162,13 @@ def test_fit_print_config_stacks_a_fragment(capsys: pytest.CaptureFixture[str]) 
     generator = lookup(printed, UPSAMPLER_KEY[:-1])
     assert generator["upsampler"] == {
         "class_path": "gan_upsample.nn.upsamplers.PixelDCL",
-        "init_args": {"scale_factor": 2, "kernel_size": 3},
+        "init_args": {
+            "scale_factor": 2,
+            "kernel_size": 3,
+            "init": "interpolation",
+            "padding_mode": "replicate",
+            "bias": True,
+        },
     }
     quickstart_generator = lookup(load(QUICKSTART), UPSAMPLER_KEY[:-1])
     assert generator["latent_dim"] == quickstart_generator["latent_dim"]

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_upsample.nn.padding import PaddingMode, SameConv2d
+from gan_upsample.nn.padding import PaddingMode, SameConv2d, pad
 
 __all__ = [
     "Upsampler",
@@ -250,13 +250,6 @@ def _interleave2(p00: torch.Tensor, p01: torch.Tensor, p10: torch.Tensor, p11: t
     return torch.stack(rows, dim=3).view(n, c, 2 * h, 2 * w)
 
 
-def _variance_preserving_(conv: nn.Conv2d) -> None:
-    """Kaiming-normal init with unit gain (``std = 1/sqrt(fan_in)``) and a zero bias."""
-    nn.init.kaiming_normal_(conv.weight, nonlinearity="linear")
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-
-
 def _check_scale2(name: str, scale_factor: int) -> None:
     if scale_factor != 2:
         raise ValueError(
@@ -265,50 +258,142 @@ def _check_scale2(name: str, scale_factor: int) -> None:
         )
 
 
+#: Initialisations of :class:`PixelDCL` and :class:`IPixelDCL`.
+PixelDCLInit = Literal["interpolation", "reference"]
+#: Padding inside :class:`PixelDCL` and :class:`IPixelDCL` (per phase map, so phases never mix).
+PixelDCLPadding = Literal["replicate", "zeros"]
+
+
+def _check_pixel_dcl_options(name: str, init: str, padding_mode: str) -> None:
+    if init not in ("interpolation", "reference"):
+        raise ValueError(f"{name}: init must be 'interpolation' or 'reference', got {init!r}")
+    if padding_mode not in ("replicate", "zeros"):
+        raise ValueError(
+            f"{name}: padding_mode must be 'replicate' or 'zeros', got {padding_mode!r} (reflection would "
+            "mirror the interleaved map across phases)"
+        )
+
+
+def _reference_conv_init_(weight: torch.Tensor) -> None:
+    """The reference code's convolution init: ``tf.contrib.layers.conv2d``'s default, Xavier uniform."""
+    nn.init.xavier_uniform_(weight)
+
+
+def _interpolation_taps(k: int) -> dict[str, list[tuple[int, int]]]:
+    """Kernel taps of the fixed x2 interpolation that the ``interpolation`` init starts from.
+
+    Offsets are taken from the kernel centre ``c = k // 2``. In the interleaved ``2H x 2W`` map, the first
+    map ``a`` sits at (even, even) and the second map ``b`` at (odd, odd):
+
+    * ``b``: the 2x2 block of ``a`` around its position, low-resolution offsets (0, 0), (0, 1), (1, 0), (1, 1);
+    * phase (0, 1): its 4-neighbour cross, ``a`` left and right, ``b`` above and below;
+    * phase (1, 0): its 4-neighbour cross, ``a`` above and below, ``b`` left and right.
+
+    Returns:
+        ``"b"``: taps of a low-resolution kernel on ``a``; ``"cross"``: taps of the high-resolution masked
+        kernel (the 4-neighbour cross); ``"01_a"``, ``"01_b"``, ``"10_a"``, ``"10_b"``: the same fills as
+        low-resolution kernels on ``a`` and ``b`` (iPixelDCL builds its phases from those).
+    """
+    c = k // 2
+    return {
+        "b": [(c, c), (c, c + 1), (c + 1, c), (c + 1, c + 1)],
+        "cross": [(c - 1, c), (c + 1, c), (c, c - 1), (c, c + 1)],
+        "01_a": [(c, c), (c, c + 1)],
+        "01_b": [(c - 1, c), (c, c)],
+        "10_a": [(c, c), (c + 1, c)],
+        "10_b": [(c, c - 1), (c, c)],
+    }
+
+
+def _set_interpolation_(weight: torch.Tensor, taps: list[tuple[int, int]], in_offset: int = 0) -> None:
+    """Make ``weight[o, in_offset + o]`` an average over ``taps`` for every output channel ``o``.
+
+    Each of the four taps of a fill gets ``1/4`` (the 2x2 block, or the cross split over two source maps),
+    so weights sum to one per channel and a constant map stays the same constant.
+    """
+    with torch.no_grad():
+        channels = torch.arange(weight.shape[0])
+        for i, j in taps:
+            weight[channels, in_offset + channels, i, j] = 0.25
+
+
 class PixelDCL(Upsampler):
-    """Pixel deconvolutional layer (Gao et al. 2017), ``x2``, odd ``kernel_size``.
+    """Pixel deconvolutional layer (Gao et al. 2017, "Pixel Deconvolutional Networks"), ``x2``, odd ``kernel_size``.
 
     ``a = conv_a(x)``, ``b = conv_b(a)``; ``a`` fills the (even, even) output pixels and ``b`` the
     (odd, odd) ones, so adjacent filled pixels depend on each other. A masked ``k x k`` convolution,
     whose taps ``(i, j)`` are kept where ``i + j`` is odd (the centre excluded), fills the empty
     (even, odd) and (odd, even) pixels from their filled neighbours: ``out = m + masked_conv(m)``.
-
     The masked convolution is computed where it is non-zero only: on the two empty phases, at the
-    input resolution, and with its kept taps only. This is exactly the dense masked convolution of
-    the reference code (HongyangGao/PixelDCN) at about half of its multiply-adds. The masked weight
-    is initialised variance-preserving over its kept taps (the reference uses std 1.0, which
-    explodes in deep stacks), as is ``conv_b``, with zero biases, so all four phases start alike.
-    All convolutions use zero padding, as in the reference: the interleaved map is sparse, and
-    reflecting it would mix phases.
+    input resolution, and with its kept taps only. With ``padding_mode="zeros"``, ``init="reference"``
+    and ``bias=False`` this is exactly the reference code's layer (HongyangGao/PixelDCN,
+    ``utils/pixel_dcn.py``, ``pixel_dcl`` without its activation) at about half its multiply-adds.
+
+    Why the defaults differ from the reference: in a DCGAN generator the reference's random mixing of
+    phases, zero padding on the small early maps and per-phase offsets let a pattern that does not depend
+    on ``z`` grow under Adam until every sample is the same (issue 12; the collapse regression test in
+    ``tests/lit/test_pixel_dcl_training.py``). Only the three changes together made it train:
+
+    * ``init="interpolation"`` (default): ``conv_b`` and the masked convolution start as a fixed x2
+      interpolation of ``a``, per channel: ``b`` is the average of its 2x2 neighbours in ``a``, and each
+      empty pixel the average of its 4-neighbour cross. The layer then starts as ``conv_a`` followed by a
+      fixed, phase-balanced interpolation, free of checkerboard like ICNR for pixel shuffle (Aitken et al.
+      2017); every weight stays trainable. ``conv_a`` keeps PyTorch's default init, as ICNR's sub-kernel.
+      ``init="reference"``: Xavier-uniform ``conv_a`` and ``conv_b`` and a masked weight drawn from a
+      normal with std 1.0 truncated at 2 std, as the reference.
+    * ``padding_mode="replicate"`` (default): ``a`` and ``b`` are replicated at the border before every
+      convolution, each at its own resolution, so the interleaved map is extended phase by phase and a
+      constant input gives an exactly constant output. Replicating (or reflecting) the sparse interleaved
+      map itself would mix phases. ``zeros`` is the reference's ``SAME`` padding.
+    * Biases: none inside (the reference has none), and with ``bias=True`` (default) one per-channel
+      bias added to all four phases alike after the masked fill. A shared bias cannot shift phases apart,
+      and the layer may be a generator's image layer, where no batch norm follows to supply an offset
+      (every other upsampler here has a bias). ``bias=False`` is the reference.
 
     Args:
         in_channels: Input channels.
         out_channels: Output channels.
         scale_factor: Must be 2.
         kernel_size: Odd kernel size of all three convolutions.
+        init: ``interpolation`` (default, checkerboard-free at initialisation) or ``reference``.
+        padding_mode: ``replicate`` (default) or ``zeros`` (the reference), applied per phase map.
+        bias: One per-channel output bias shared by the four phases (``shared_bias``, zero at init).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, scale_factor: int = 2, kernel_size: int = 3) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        scale_factor: int = 2,
+        kernel_size: int = 3,
+        init: PixelDCLInit = "interpolation",
+        padding_mode: PixelDCLPadding = "replicate",
+        bias: bool = True,
+    ) -> None:
         super().__init__(in_channels, out_channels, scale_factor)
         name = type(self).__name__
         _check_scale2(name, scale_factor)
         _check_kernel(name, kernel_size, odd=True)
-        self.kernel_size = kernel_size
-        self.conv_a = SameConv2d(in_channels, out_channels, kernel_size, padding_mode="zeros")
-        self.conv_b = SameConv2d(out_channels, out_channels, kernel_size, padding_mode="zeros")
-        k = kernel_size
+        _check_pixel_dcl_options(name, init, padding_mode)
+        self.kernel_size, self.init, self.padding_mode = kernel_size, init, padding_mode
+        k, co = kernel_size, out_channels
+        self.conv_a = SameConv2d(in_channels, co, k, padding_mode=padding_mode, bias=False)
+        self.conv_b = SameConv2d(co, co, k, padding_mode=padding_mode, bias=False)
         idx = torch.arange(k)
         mask = ((idx[:, None] + idx[None, :]) % 2 == 1).float()
         self.register_buffer("mask", mask, persistent=False)
-        self.masked_weight = nn.Parameter(torch.empty(out_channels, out_channels, k, k))
-        self.masked_bias = nn.Parameter(torch.zeros(out_channels))
-        # Variance-preserving init over the taps that are used, zero biases: the four output phases
-        # (a, b and the two filled-in ones) then start with equal variance and mean, so the layer
-        # does not begin with a phase pattern of its own making.
-        _variance_preserving_(self.conv_b)
-        nn.init.normal_(self.masked_weight, std=1.0 / math.sqrt(out_channels * int(mask.sum())))
-        for conv in (self.conv_a, self.conv_b):
-            nn.init.zeros_(conv.bias)
+        self.masked_weight = nn.Parameter(torch.zeros(co, co, k, k))
+        # Named apart from the ``bias`` flag, so the argument and the attribute of that name never disagree.
+        self.shared_bias = nn.Parameter(torch.zeros(co)) if bias else None
+        if init == "reference":
+            _reference_conv_init_(self.conv_a.weight)
+            _reference_conv_init_(self.conv_b.weight)
+            nn.init.trunc_normal_(self.masked_weight, std=1.0, a=-2.0, b=2.0)
+        else:
+            taps = _interpolation_taps(k)
+            nn.init.zeros_(self.conv_b.weight)
+            _set_interpolation_(self.conv_b.weight, taps["b"])
+            _set_interpolation_(self.masked_weight, taps["cross"])
         self._plan = self._sparse_plan(k)
 
     @staticmethod
@@ -323,7 +408,7 @@ class PixelDCL(Upsampler):
         Returns:
             Entries ``(phase, source, rows, cols, padding)``: ``phase`` 0 for (0, 1), 1 for (1, 0);
             ``source`` 0 for ``a``, 1 for ``b``; kernel rows/cols to take from the masked weight; and
-            the ``(left, right, top, bottom)`` zero padding for a valid convolution.
+            the ``(left, right, top, bottom)`` padding of the source map for a valid convolution.
         """
         c = k // 2
         plan = []
@@ -342,10 +427,11 @@ class PixelDCL(Upsampler):
         weight = self.masked_weight * self.mask
         empty: list[torch.Tensor | None] = [None, None]
         for phase, source, rows, cols, padding in self._plan:
-            y = F.conv2d(F.pad((a, b)[source], padding), weight[:, :, rows][:, :, :, cols])
+            src = pad((a, b)[source], padding, self.padding_mode)
+            y = F.conv2d(src, weight[:, :, rows][:, :, :, cols])
             empty[phase] = y if empty[phase] is None else empty[phase] + y
-        bias = self.masked_bias.view(1, -1, 1, 1)
-        return _interleave2(a + bias, empty[0] + bias, empty[1] + bias, b + bias)
+        out = _interleave2(a, empty[0], empty[1], b)
+        return out if self.shared_bias is None else out + self.shared_bias.view(1, -1, 1, 1)
 
     def macs(self, height: int, width: int) -> int:
         hw = height * width
@@ -353,43 +439,95 @@ class PixelDCL(Upsampler):
         co = self.out_channels
         return self.conv_a.macs(height, width) + self.conv_b.macs(height, width) + 2 * hw * kept * co * co
 
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, kernel_size={self.kernel_size}, init={self.init!r}, "
+            f"padding_mode={self.padding_mode!r}, bias={self.shared_bias is not None}"
+        )
+
 
 class IPixelDCL(Upsampler):
     """Input-dependent pixel deconvolutional layer (iPixelDCL, Gao et al. 2017), ``x2``, odd ``kernel_size``.
 
-    ``c1 = conv(x)``, ``c2 = conv([x, c1])``, ``[c4, c5] = conv([x, c1, c2])``; ``c1`` fills (0, 0),
-    ``c5`` (0, 1), ``c4`` (1, 0) and ``c2`` (1, 1) of each 2x2 output block. Each phase sees the input
-    and the phases computed before it, so adjacent pixels are related; there is no masked conv.
+    ``c1 = conv1(x)``, ``c2 = conv2([x, c1])``, ``[c4, c5] = conv3([x, c1, c2])``; ``c1`` fills (0, 0),
+    ``c5`` (0, 1), ``c4`` (1, 0) and ``c2`` (1, 1) of each 2x2 output block (reference code:
+    HongyangGao/PixelDCN, ``utils/pixel_dcn.py``, ``ipixel_dcl``). Each phase sees the input and the phases
+    computed before it, so adjacent pixels are related; there is no masked conv.
+
+    Defaults, for the same reasons as :class:`PixelDCL`:
+
+    * ``init="interpolation"``: ``c2``, ``c5`` and ``c4`` start as the fixed interpolation of ``c1`` that
+      :class:`PixelDCL` starts from (``c2`` the 2x2 average of ``c1``; ``c5`` and ``c4`` the average of
+      their 4-neighbour cross of ``c1`` and ``c2``); the weights that read ``x`` in ``conv2`` and ``conv3``
+      start at zero (and train), so at initialisation the layer equals an interpolated ``conv1`` and is
+      free of checkerboard. ``reference``: Xavier-uniform weights for all three convolutions.
+    * ``padding_mode="replicate"``: every convolution pads its low-resolution input by replication, so a
+      constant input gives an exactly constant output; ``zeros`` is the reference.
+    * ``bias``: no biases inside; one shared per-channel output bias when ``True`` (default), added to
+      all four phases alike. ``bias=False`` is the reference.
 
     Args:
         in_channels: Input channels.
         out_channels: Output channels.
         scale_factor: Must be 2.
         kernel_size: Odd kernel size of the three convolutions.
+        init: ``interpolation`` (default, checkerboard-free at initialisation) or ``reference``.
+        padding_mode: ``replicate`` (default) or ``zeros`` (the reference).
+        bias: One per-channel output bias shared by the four phases (``shared_bias``, zero at init).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, scale_factor: int = 2, kernel_size: int = 3) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        scale_factor: int = 2,
+        kernel_size: int = 3,
+        init: PixelDCLInit = "interpolation",
+        padding_mode: PixelDCLPadding = "replicate",
+        bias: bool = True,
+    ) -> None:
         super().__init__(in_channels, out_channels, scale_factor)
         name = type(self).__name__
         _check_scale2(name, scale_factor)
         _check_kernel(name, kernel_size, odd=True)
+        _check_pixel_dcl_options(name, init, padding_mode)
+        self.kernel_size, self.init, self.padding_mode = kernel_size, init, padding_mode
         ci, co, k = in_channels, out_channels, kernel_size
-        self.conv1 = SameConv2d(ci, co, k, padding_mode="zeros")
-        self.conv2 = SameConv2d(ci + co, co, k, padding_mode="zeros")
-        self.conv3 = SameConv2d(ci + 2 * co, 2 * co, k, padding_mode="zeros")
-        # The four phases come from three convolutions of different fan-in: initialise each to
-        # preserve variance with zero bias, so the phases start statistically alike.
-        for conv in (self.conv1, self.conv2, self.conv3):
-            _variance_preserving_(conv)
+        self.conv1 = SameConv2d(ci, co, k, padding_mode=padding_mode, bias=False)
+        self.conv2 = SameConv2d(ci + co, co, k, padding_mode=padding_mode, bias=False)
+        self.conv3 = SameConv2d(ci + 2 * co, 2 * co, k, padding_mode=padding_mode, bias=False)
+        # Named apart from the ``bias`` flag, so the argument and the attribute of that name never disagree.
+        self.shared_bias = nn.Parameter(torch.zeros(co)) if bias else None
+        if init == "reference":
+            for conv in (self.conv1, self.conv2, self.conv3):
+                _reference_conv_init_(conv.weight)
+        else:
+            taps = _interpolation_taps(k)
+            nn.init.zeros_(self.conv2.weight)
+            nn.init.zeros_(self.conv3.weight)
+            _set_interpolation_(self.conv2.weight, taps["b"], in_offset=ci)
+            # conv3's outputs are [c4, c5]: c4 is phase (1, 0), c5 phase (0, 1); inputs are [x, c1, c2].
+            c4, c5 = self.conv3.weight[:co], self.conv3.weight[co:]
+            _set_interpolation_(c4, taps["10_a"], in_offset=ci)
+            _set_interpolation_(c4, taps["10_b"], in_offset=ci + co)
+            _set_interpolation_(c5, taps["01_a"], in_offset=ci)
+            _set_interpolation_(c5, taps["01_b"], in_offset=ci + co)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c1 = self.conv1(x)
         c2 = self.conv2(torch.cat([x, c1], dim=1))
         c4, c5 = self.conv3(torch.cat([x, c1, c2], dim=1)).chunk(2, dim=1)
-        return _interleave2(c1, c5, c4, c2)
+        out = _interleave2(c1, c5, c4, c2)
+        return out if self.shared_bias is None else out + self.shared_bias.view(1, -1, 1, 1)
 
     def macs(self, height: int, width: int) -> int:
         return sum(conv.macs(height, width) for conv in (self.conv1, self.conv2, self.conv3))
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, kernel_size={self.kernel_size}, init={self.init!r}, "
+            f"padding_mode={self.padding_mode!r}, bias={self.shared_bias is not None}"
+        )
 
 
 class BilinearAdditive(Upsampler):

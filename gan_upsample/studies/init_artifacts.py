@@ -39,7 +39,14 @@ def default_variants() -> list[Variant]:
         Variant("PixelShuffle", lambda i, o: U.PixelShuffle(i, o, icnr=False)),
         Variant("PixelShuffle ICNR", lambda i, o: U.PixelShuffle(i, o, icnr=True)),
         Variant("PixelDCL", lambda i, o: U.PixelDCL(i, o)),
+        # The authors' layer (Gao et al. 2017, HongyangGao/PixelDCN): random phase mixing, zero padding.
+        Variant(
+            "PixelDCL reference", lambda i, o: U.PixelDCL(i, o, init="reference", padding_mode="zeros", bias=False)
+        ),
         Variant("iPixelDCL", lambda i, o: U.IPixelDCL(i, o)),
+        Variant(
+            "iPixelDCL reference", lambda i, o: U.IPixelDCL(i, o, init="reference", padding_mode="zeros", bias=False)
+        ),
         Variant("BilinearAdditive", lambda i, o: U.BilinearAdditive(i, o)),
     ]
 

@@ -81,8 +81,13 @@ def test_macs_positive_for_learned_layers(cls: type) -> None:
         U.ResizeConv(5, 3, 3, kernel_size=5),
         U.PixelShuffle(5, 3, 2),
         U.PixelShuffle(5, 3, 4, kernel_size=5),
+        U.PixelDCL(5, 3),
+        U.PixelDCL(5, 3, kernel_size=5),
+        U.IPixelDCL(5, 3),
+        U.IPixelDCL(5, 3, kernel_size=5),
     ],
-    ids=["resize-nearest", "resize-bilinear", "resize-x3-k5", "icnr-x2", "icnr-x4-k5"],
+    ids=["resize-nearest", "resize-bilinear", "resize-x3-k5", "icnr-x2", "icnr-x4-k5"]
+    + ["pixel-dcl", "pixel-dcl-k5", "ipixel-dcl", "ipixel-dcl-k5"],
 )
 @pytest.mark.parametrize("size", [(1, 1), (3, 4), (8, 8)])
 def test_constant_input_gives_flat_output_at_init(up: U.Upsampler, size: tuple[int, int]) -> None:
@@ -129,60 +134,171 @@ def test_transposed_conv_k3_shows_phase_imbalance_the_score_detects() -> None:
     assert tconv > 5 * icnr
 
 
-def dense_pixel_dcl_reference(layer: U.PixelDCL, x: torch.Tensor) -> torch.Tensor:
-    """PixelDCL written the obvious way: build the sparse 2H x 2W map pixel by pixel, then a dense
-    masked convolution with explicit loops over output pixels and taps."""
-    a = layer.conv_a(x)
-    b = layer.conv_b(a)
+def _padded_phase_map(layer: U.PixelDCL, a: torch.Tensor, b: torch.Tensor, p: int) -> torch.Tensor:
+    """The interleaved map of ``a`` (even, even) and ``b`` (odd, odd), zeros elsewhere, extended by ``p``
+    low-resolution pixels on each side the way the layer pads: each phase map on its own (replicated, or
+    zeros), so the original ``(0, 0)`` lands at ``(2p, 2p)``."""
+    mode = "constant" if layer.padding_mode == "zeros" else "replicate"
+    a, b = F.pad(a, (p,) * 4, mode=mode), F.pad(b, (p,) * 4, mode=mode)
     n, c, h, w = a.shape
     m = torch.zeros(n, c, 2 * h, 2 * w, dtype=a.dtype)
     for i, j in itertools.product(range(h), range(w)):
         m[:, :, 2 * i, 2 * j] = a[:, :, i, j]
         m[:, :, 2 * i + 1, 2 * j + 1] = b[:, :, i, j]
+    return m
+
+
+def dense_pixel_dcl_reference(layer: U.PixelDCL, x: torch.Tensor) -> torch.Tensor:
+    """PixelDCL written the obvious way: build the sparse 2H x 2W map pixel by pixel (extended at the
+    border phase by phase), then a dense masked convolution with explicit loops over output pixels and taps."""
+    a = layer.conv_a(x)
+    b = layer.conv_b(a)
+    n, c, h, w = a.shape
     k = layer.kernel_size
     r = k // 2
+    big = _padded_phase_map(layer, a, b, r)
+    m = big[:, :, 2 * r : 2 * r + 2 * h, 2 * r : 2 * r + 2 * w]
     weight = layer.masked_weight
     out = m.clone()
     for p, q in itertools.product(range(2 * h), range(2 * w)):
-        acc = layer.masked_bias.clone().expand(n, c).clone()
+        acc = torch.zeros(n, c, dtype=x.dtype)
         for ti, tj in itertools.product(range(k), range(k)):
             if (ti + tj) % 2 == 0:  # parity mask: keep taps with i + j odd; the centre is even
                 continue
-            pi, qj = p + ti - r, q + tj - r
-            if 0 <= pi < 2 * h and 0 <= qj < 2 * w:
-                acc = acc + m[:, :, pi, qj] @ weight[:, :, ti, tj].T
+            acc = acc + big[:, :, 2 * r + p + ti - r, 2 * r + q + tj - r] @ weight[:, :, ti, tj].T
         out[:, :, p, q] += acc
-    return out
+    return out if layer.shared_bias is None else out + layer.shared_bias.view(1, -1, 1, 1)
 
 
+@pytest.mark.parametrize("padding_mode", ["replicate", "zeros"])
 @pytest.mark.parametrize("kernel_size", [3, 5])
 @pytest.mark.parametrize("size", [(1, 1), (3, 4), (5, 5)])
-def test_pixel_dcl_equals_slow_reference(kernel_size: int, size: tuple[int, int]) -> None:
+def test_pixel_dcl_equals_slow_reference(kernel_size: int, size: tuple[int, int], padding_mode: str) -> None:
     torch.manual_seed(kernel_size)
-    layer = U.PixelDCL(3, 4, kernel_size=kernel_size).double()
+    layer = U.PixelDCL(3, 4, kernel_size=kernel_size, padding_mode=padding_mode).double()
     with torch.no_grad():
-        layer.masked_weight.normal_()  # make every kept tap matter
-        layer.masked_bias.normal_()
+        layer.masked_weight.normal_()  # make every kept tap matter, not only the interpolation's
+        layer.conv_b.weight.normal_()
+        layer.shared_bias.normal_()
         x = torch.randn(2, 3, *size, dtype=torch.float64)
         expected = dense_pixel_dcl_reference(layer, x)
         got = layer(x)
     assert_close(got, expected)
 
 
-def test_pixel_dcl_equals_dense_masked_conv() -> None:
+@pytest.mark.parametrize("padding_mode", ["replicate", "zeros"])
+def test_pixel_dcl_equals_dense_masked_conv(padding_mode: str) -> None:
     torch.manual_seed(1)
-    layer = U.PixelDCL(4, 6, kernel_size=5)
+    layer = U.PixelDCL(4, 6, kernel_size=5, init="reference", padding_mode=padding_mode)
+    with torch.no_grad():
+        layer.shared_bias.normal_()
     x = torch.randn(2, 4, 7, 6)
     a = layer.conv_a(x)
     b = layer.conv_b(a)
+    # pixel_shuffle of [a, 0, 0, b] is the layout of METHODS.md; padding each phase map before
+    # interleaving is the layer's border rule.
+    mode = "constant" if padding_mode == "zeros" else "replicate"
+    a, b = F.pad(a, (1,) * 4, mode=mode), F.pad(b, (1,) * 4, mode=mode)
     m = F.pixel_shuffle(torch.stack([a, torch.zeros_like(a), torch.zeros_like(a), b], 2).flatten(1, 2), 2)
-    dense = m + F.conv2d(m, layer.masked_weight * layer.mask, layer.masked_bias, padding=2)
+    dense = m[:, :, 2:-2, 2:-2] + F.conv2d(m, layer.masked_weight * layer.mask, layer.shared_bias)
     assert_close(layer(x), dense)
 
 
 def test_pixel_dcl_mask_for_k3_is_the_cross() -> None:
     mask = U.PixelDCL(1, 1).mask
     assert_close(mask, torch.tensor([[0.0, 1, 0], [1, 0, 1], [0, 1, 0]]))
+
+
+def _interpolate2(a: torch.Tensor) -> torch.Tensor:
+    """The fixed x2 interpolation the ``interpolation`` init starts from, written out with slices: ``b`` the
+    2x2 average of ``a``, each empty pixel the average of its 4-neighbour cross; borders replicated per map."""
+    ap = F.pad(a, (1, 1, 1, 1), mode="replicate")
+    h, w = a.shape[-2:]
+    b = (ap[..., 1:-1, 1:-1] + ap[..., 1:-1, 2:] + ap[..., 2:, 1:-1] + ap[..., 2:, 2:]) / 4
+    bp = F.pad(b, (1, 1, 1, 1), mode="replicate")
+    p01 = (a + ap[..., 1:-1, 2:] + bp[..., :-2, 1:-1] + b) / 4  # left/right: a; above/below: b
+    p10 = (a + ap[..., 2:, 1:-1] + bp[..., 1:-1, :-2] + b) / 4  # above/below: a; left/right: b
+    out = torch.zeros(*a.shape[:-2], 2 * h, 2 * w, dtype=a.dtype)
+    out[..., 0::2, 0::2], out[..., 0::2, 1::2], out[..., 1::2, 0::2], out[..., 1::2, 1::2] = a, p01, p10, b
+    return out
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_interpolation_init_is_first_map_then_fixed_interpolation(kernel_size: int) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 4)
+    dcl = U.PixelDCL(3, 4, kernel_size=kernel_size)
+    idcl = U.IPixelDCL(3, 4, kernel_size=kernel_size)
+    with torch.no_grad():
+        idcl.conv1.weight.copy_(dcl.conv_a.weight)
+        expected = _interpolate2(dcl.conv_a(x))
+        assert_close(dcl(x), expected)
+        assert_close(idcl(x), expected)  # iPixelDCL starts from the same interpolation of its first map
+
+
+@pytest.mark.parametrize("cls", [U.PixelDCL, U.IPixelDCL], ids=lambda c: c.__name__)
+def test_every_pixel_dcl_weight_trains_from_the_interpolation_init(cls: type) -> None:
+    torch.manual_seed(0)
+    layer = cls(4, 3)
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    before = {n: p.detach().clone() for n, p in layer.named_parameters()}
+    layer(torch.randn(2, 4, 5, 5)).sin().mean().backward()
+    opt.step()
+    for name, p in layer.named_parameters():
+        changed = p.detach() != before[name]
+        if name == "masked_weight":
+            changed = changed[:, :, layer.mask.bool()]  # taps outside the parity mask never matter
+        assert changed.all(), name
+
+
+def test_reference_init_is_the_reference_codes() -> None:
+    torch.manual_seed(0)
+    layer = U.PixelDCL(32, 32, init="reference", padding_mode="zeros", bias=False)
+    assert [n for n, _ in layer.named_parameters()] == ["masked_weight", "conv_a.weight", "conv_b.weight"]
+    w = layer.masked_weight
+    assert w.abs().max() <= 2.0 and 0.8 < w.std() < 0.95  # N(0, 1) truncated at 2 std has std 0.88
+    bound = (6 / (2 * 32 * 9)) ** 0.5  # Xavier uniform, fans k*k*C_in and k*k*C_out
+    for conv in (layer.conv_a, layer.conv_b):
+        assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.95 * bound
+    ipx = U.IPixelDCL(4, 4, init="reference", bias=False)
+    assert all(c.bias is None for c in (ipx.conv1, ipx.conv2, ipx.conv3)) and ipx.shared_bias is None
+
+
+def test_pixel_dcl_bias_is_one_shared_output_bias() -> None:
+    for layer in (U.PixelDCL(3, 4), U.IPixelDCL(3, 4)):
+        biases = [n for n, _ in layer.named_parameters() if "bias" in n]
+        assert biases == ["shared_bias"], biases
+        with torch.no_grad():
+            layer.shared_bias.fill_(0.5)
+        x = torch.randn(1, 3, 4, 4)
+        shifted = layer(x)
+        with torch.no_grad():
+            layer.shared_bias.zero_()
+        assert_close(shifted - layer(x), torch.full_like(shifted, 0.5))  # the same offset on every phase
+
+
+def _phase_scores(cls: type, **kw) -> tuple[float, float]:
+    """Phase imbalance (p=8) of a 3-stack at init from a constant and from a noise input, mean over 3 seeds."""
+    const, noise = [], []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        stack = _stack(cls, **kw)
+        with torch.no_grad():
+            const.append(float(phase_imbalance(stack(torch.full((1, 16, 8, 8), 0.7)), period=8)))
+            noise.append(float(phase_imbalance(stack(torch.randn(16, 16, 8, 8)), period=8)))
+    return sum(const) / 3, sum(noise) / 3
+
+
+@pytest.mark.parametrize("cls", [U.PixelDCL, U.IPixelDCL], ids=lambda c: c.__name__)
+def test_interpolation_init_is_free_of_checkerboard_like_icnr(cls: type) -> None:
+    const, noise = _phase_scores(cls)
+    _, icnr_noise = _phase_scores(U.PixelShuffle)
+    ref_const, ref_noise = _phase_scores(cls, init="reference", padding_mode="zeros", bias=False)
+    assert const == 0.0  # constant in, exactly constant out: no phase pattern, no border
+    # From noise the interpolated phases are smoother than the first map's, so not exactly ICNR's 0,
+    # but within half again of ICNR's score, and far below the reference init's.
+    assert noise < 1.5 * icnr_noise, (noise, icnr_noise)
+    assert ref_const > 0.5 and ref_noise > 4 * noise, (ref_const, ref_noise, noise)
 
 
 def test_ipixel_dcl_phases() -> None:
@@ -214,6 +330,8 @@ def test_bilinear_additive_sums_groups() -> None:
         (lambda: U.IPixelDCL(4, 4, kernel_size=2), "kernel_size must be odd"),
         (lambda: U.PixelDCL(4, 4, scale_factor=4), "upsamples by exactly 2"),
         (lambda: U.IPixelDCL(4, 4, scale_factor=3), "upsamples by exactly 2"),
+        (lambda: U.PixelDCL(4, 4, init="xavier"), "init must be 'interpolation' or 'reference'"),
+        (lambda: U.IPixelDCL(4, 4, padding_mode="reflect"), "padding_mode must be 'replicate' or 'zeros'"),
         (lambda: U.TransposedConv(4, 4, scale_factor=4, kernel_size=3), r"kernel_size \(3\) must be >= scale_factor"),
         (lambda: U.ResizeConv(4, 4, mode="bicubic"), "mode must be"),
         (lambda: U.BilinearAdditive(6, 4), "multiple of out_channels"),
