@@ -99,6 +99,10 @@ CONFIG_CASES = {
     "batch size 0": (["--data.init_args.batch_size=0"], ["batch_size", "got 0"]),
     "unknown upsampler name": (["--upsampler", "pixelshufle"], ["pixelshufle", "pixel_shuffle_icnr"]),
     "upsampler without name": (["--upsampler"], ["--upsampler needs a name"]),
+    "even kernel for PixelDCL": (
+        ["--upsampler", "pixel_dcl", "--model.init_args.generator.init_args.upsampler.init_args.kernel_size=4"],
+        ["PixelDCL", "kernel_size", "4"],
+    ),
     "bad ema decay": (["--model.init_args.ema_decay=1.5"], ["ema_decay", "1.5"]),
     "negative r1": (["--model.init_args.r1_gamma=-1"], ["r1_gamma"]),
     "unknown loss": (["--model.init_args.loss=Wasserstein"], ["loss", "Wasserstein"]),

@@ -15,6 +15,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_info
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.metrics.convergence import NOT_CURVES, ConvergenceVerdict, converged
 
 __all__ = ["Convergence"]
@@ -37,7 +38,7 @@ class Convergence(pl.Callback):
 
     def __init__(self, monitor: str | None = None, last_share: float = 0.25, tolerance: float = 0.05) -> None:
         if not 0 < last_share < 1:
-            raise ValueError(f"last_share must be in (0, 1), got {last_share}")
+            raise ConfigError(f"last_share must be in (0, 1), got {last_share}")
         self.monitor = monitor
         self.last_share = last_share
         self.tolerance = tolerance

@@ -46,6 +46,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from torchmetrics.utilities import dim_zero_cat
 
 from gan_upsample.callbacks.reals import counts, image_chunks, split_batches
+from gan_upsample.errors import ConfigError
 from gan_upsample.files import atomic_open
 from gan_upsample.images import to_uint8
 from gan_upsample.lit.adversarial import AdversarialModule
@@ -223,9 +224,9 @@ class FID(pl.Callback):
         real_baseline: bool = True,
     ) -> None:
         if split not in ("val", "test"):
-            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+            raise ConfigError(f"split must be 'val' or 'test', got {split!r}")
         if num_real < 2 or num_fake < 2:
-            raise ValueError("FID needs at least 2 real and 2 fake images")
+            raise ConfigError("FID needs at least 2 real and 2 fake images")
         self.num_real = num_real
         self.num_fake = num_fake
         self.every_n_steps = every_n_steps
@@ -339,10 +340,10 @@ class FID(pl.Callback):
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             if blob.get("protocol") != dataclasses.asdict(protocol):
-                raise ValueError("protocol stored in the file differs")
+                raise ConfigError("protocol stored in the file differs")
             stats = {k: v for k, v in blob.items() if k != "protocol"}
             if self._num_real_in(stats) != protocol.num_real:
-                raise ValueError("wrong number of samples")
+                raise ConfigError("wrong number of samples")
             return stats
         except Exception as err:
             warnings.warn(
@@ -454,7 +455,7 @@ class FID(pl.Callback):
                     break
         bar.close()
         if seen < self.num_real:
-            raise ValueError(f"The {self.split} split has {seen} images, fewer than num_real={self.num_real}")
+            raise ConfigError(f"The {self.split} split has {seen} images, fewer than num_real={self.num_real}")
         stats = self._get_real(metric)
         if first is not None:
             stats.update(self._baseline_entries(first, stats))
@@ -672,7 +673,7 @@ class PrecisionRecall(_RealFeatures):
     def __init__(self, k: int = 3, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if min(self.num_real, self.num_fake) <= k:
-            raise ValueError(f"PrecisionRecall with k={k} needs more than {k} real and fake images")
+            raise ConfigError(f"PrecisionRecall with k={k} needs more than {k} real and fake images")
         self.k = k
         self.min_images = k + 1
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.nn.padding import PaddingMode, SameConv2d
 
 __all__ = ["ConvBlock", "NormKind", "PyramidPooling", "WideActivationBlock"]
@@ -31,17 +32,17 @@ _PADDING_MODES = ("reflect", "replicate", "zeros")
 def _check_int(owner: str, arg: str, value: object, minimum: int = 1) -> None:
     # bool is an int subclass; True as a channel count is always a config mistake.
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{owner}: {arg} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{owner}: {arg} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_padding_mode(owner: str, padding_mode: object) -> None:
     if padding_mode not in _PADDING_MODES:
-        raise ValueError(f"{owner}: padding_mode must be 'reflect', 'replicate' or 'zeros', got {padding_mode!r}")
+        raise ConfigError(f"{owner}: padding_mode must be 'reflect', 'replicate' or 'zeros', got {padding_mode!r}")
 
 
 def _check_slope(owner: str, negative_slope: object) -> None:
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or negative_slope < 0:
-        raise ValueError(f"{owner}: negative_slope must be a number >= 0, got {negative_slope!r}")
+        raise ConfigError(f"{owner}: negative_slope must be a number >= 0, got {negative_slope!r}")
 
 
 class ConvBlock(nn.Module):
@@ -76,7 +77,7 @@ class ConvBlock(nn.Module):
         _check_padding_mode("ConvBlock", padding_mode)
         _check_slope("ConvBlock", negative_slope)
         if norm not in ("none", "batch", "instance"):
-            raise ValueError(f"ConvBlock: norm must be 'none', 'batch' or 'instance', got {norm!r}")
+            raise ConfigError(f"ConvBlock: norm must be 'none', 'batch' or 'instance', got {norm!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.norm_kind: NormKind = norm
@@ -126,7 +127,7 @@ class WideActivationBlock(nn.Module):
         _check_padding_mode("WideActivationBlock", padding_mode)
         _check_slope("WideActivationBlock", negative_slope)
         if isinstance(res_scale, bool) or not isinstance(res_scale, (int, float)):
-            raise ValueError(f"WideActivationBlock: res_scale must be a number, got {res_scale!r}")
+            raise ConfigError(f"WideActivationBlock: res_scale must be a number, got {res_scale!r}")
         self.channels = channels
         self.res_scale = float(res_scale)
         self.conv_expand = SameConv2d(channels, channels * expansion, kernel_size, padding_mode=padding_mode)
@@ -164,7 +165,7 @@ class PyramidPooling(nn.Module):
         super().__init__()
         _check_int("PyramidPooling", "in_channels", in_channels)
         if isinstance(bins, (str, bytes)) or not isinstance(bins, Sequence) or len(bins) == 0:
-            raise ValueError(f"PyramidPooling: bins must be a non-empty sequence of positive ints, got {bins!r}")
+            raise ConfigError(f"PyramidPooling: bins must be a non-empty sequence of positive ints, got {bins!r}")
         for b in bins:
             _check_int("PyramidPooling", "every bin", b)
         if branch_channels is None:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.nn.padding import PaddingMode, SameConv2d, pad
 
 __all__ = ["Downsampler", "DownsamplerFactory", "StridedConv", "PixelUnshuffleConv"]
@@ -30,12 +31,12 @@ _PADDING_MODES = ("reflect", "replicate", "zeros")
 def _check_int(owner: str, arg: str, value: object, minimum: int = 1) -> None:
     # bool is an int subclass; True as a channel count is always a config mistake.
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{owner}: {arg} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{owner}: {arg} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_padding_mode(owner: str, padding_mode: object) -> None:
     if padding_mode not in _PADDING_MODES:
-        raise ValueError(f"{owner}: padding_mode must be 'reflect', 'replicate' or 'zeros', got {padding_mode!r}")
+        raise ConfigError(f"{owner}: padding_mode must be 'reflect', 'replicate' or 'zeros', got {padding_mode!r}")
 
 
 class Downsampler(nn.Module):
@@ -63,14 +64,14 @@ class Downsampler(nn.Module):
     def _check_size(self, height: int, width: int) -> None:
         s = self.scale_factor
         if height % s or width % s:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} with scale_factor={s} needs height and width divisible by {s}, "
                 f"got {height}x{width}"
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
         self._check_size(x.shape[-2], x.shape[-1])
@@ -117,7 +118,7 @@ class StridedConv(Downsampler):
         _check_int("StridedConv", "kernel_size", kernel_size)
         if kernel_size < scale_factor:
             # The padding k - s would be negative, and the kernel would skip pixels between strides.
-            raise ValueError(
+            raise ConfigError(
                 f"StridedConv: kernel_size must be >= scale_factor ({scale_factor}) so no pixel is skipped, "
                 f"got {kernel_size}"
             )

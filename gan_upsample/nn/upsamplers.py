@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_upsample.errors import ConfigError
 from gan_upsample.nn.padding import PaddingMode, SameConv2d, pad
 
 __all__ = [
@@ -62,7 +63,7 @@ class Upsampler(nn.Module):
             ("scale_factor", scale_factor, 2),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"{name}: {arg} must be an integer >= {minimum}, got {value!r}")
+                raise ConfigError(f"{name}: {arg} must be an integer >= {minimum}, got {value!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.scale_factor = scale_factor
@@ -81,9 +82,9 @@ UpsamplerFactory = Callable[[int, int], Upsampler]
 
 def _check_kernel(name: str, kernel_size: int, minimum: int = 1, odd: bool = False) -> None:
     if not isinstance(kernel_size, int) or kernel_size < minimum:
-        raise ValueError(f"{name}: kernel_size must be an integer >= {minimum}, got {kernel_size!r}")
+        raise ConfigError(f"{name}: kernel_size must be an integer >= {minimum}, got {kernel_size!r}")
     if odd and kernel_size % 2 == 0:
-        raise ValueError(
+        raise ConfigError(
             f"{name}: kernel_size must be odd (its parity mask and 'same' padding need a centre tap), "
             f"got {kernel_size}; use {kernel_size - 1} or {kernel_size + 1}"
         )
@@ -111,7 +112,7 @@ class TransposedConv(Upsampler):
         super().__init__(in_channels, out_channels, scale_factor)
         _check_kernel(type(self).__name__, kernel_size)
         if kernel_size < scale_factor:
-            raise ValueError(
+            raise ConfigError(
                 f"TransposedConv: kernel_size ({kernel_size}) must be >= scale_factor ({scale_factor}), "
                 "otherwise some output pixels receive no input"
             )
@@ -162,7 +163,7 @@ class ResizeConv(Upsampler):
     ) -> None:
         super().__init__(in_channels, out_channels, scale_factor)
         if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"ResizeConv: mode must be 'nearest' or 'bilinear', got {mode!r}")
+            raise ConfigError(f"ResizeConv: mode must be 'nearest' or 'bilinear', got {mode!r}")
         _check_kernel(type(self).__name__, kernel_size)
         self.mode = mode
         self.conv = SameConv2d(in_channels, out_channels, kernel_size, padding_mode=padding_mode)
@@ -188,7 +189,7 @@ def icnr_(weight: torch.Tensor, scale_factor: int, init: Callable[[torch.Tensor]
     """
     s2 = scale_factor**2
     if weight.shape[0] % s2:
-        raise ValueError(f"icnr_: {weight.shape[0]} output channels are not a multiple of scale_factor^2 = {s2}")
+        raise ConfigError(f"icnr_: {weight.shape[0]} output channels are not a multiple of scale_factor^2 = {s2}")
     sub = torch.empty(weight.shape[0] // s2, *weight.shape[1:], dtype=weight.dtype, device=weight.device)
     (init or (lambda w: nn.init.kaiming_uniform_(w, a=math.sqrt(5))))(sub)
     with torch.no_grad():
@@ -252,7 +253,7 @@ def _interleave2(p00: torch.Tensor, p01: torch.Tensor, p10: torch.Tensor, p11: t
 
 def _check_scale2(name: str, scale_factor: int) -> None:
     if scale_factor != 2:
-        raise ValueError(
+        raise ConfigError(
             f"{name} upsamples by exactly 2 (its four output phases are built explicitly), got "
             f"scale_factor={scale_factor}; stack several layers for larger factors"
         )
@@ -266,9 +267,9 @@ PixelDCLPadding = Literal["replicate", "zeros"]
 
 def _check_pixel_dcl_options(name: str, init: str, padding_mode: str) -> None:
     if init not in ("interpolation", "reference"):
-        raise ValueError(f"{name}: init must be 'interpolation' or 'reference', got {init!r}")
+        raise ConfigError(f"{name}: init must be 'interpolation' or 'reference', got {init!r}")
     if padding_mode not in ("replicate", "zeros"):
-        raise ValueError(
+        raise ConfigError(
             f"{name}: padding_mode must be 'replicate' or 'zeros', got {padding_mode!r} (reflection would "
             "mirror the interleaved map across phases)"
         )
@@ -545,7 +546,7 @@ class BilinearAdditive(Upsampler):
     def __init__(self, in_channels: int, out_channels: int, scale_factor: int = 2) -> None:
         super().__init__(in_channels, out_channels, scale_factor)
         if in_channels % out_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"BilinearAdditive sums groups of input channels, so in_channels ({in_channels}) must be a "
                 f"multiple of out_channels ({out_channels})"
             )
