@@ -72,10 +72,18 @@ def _fid_header(key: str) -> str:
 
 
 def metric_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """The summary columns present in ``rows``: FID columns first, then :data:`_COLUMNS` in order."""
+    """The summary columns present in ``rows``: each FID beside its real-vs-real baseline, precision and
+    recall, then :data:`_COLUMNS` in order."""
     present = {k for row in rows for k, v in row.items() if isinstance(v, (int, float)) and v is not None}
     fids = sorted(k for k in present if k.startswith(("fid_", "rfid_")) and not k.endswith(("_std", "_real_baseline")))
-    columns = [(k, _fid_header(k), ".4g") for k in fids]
+    columns: list[tuple[str, str, str]] = []
+    for k in fids:
+        columns.append((k, _fid_header(k), ".4g"))
+        if f"{k}_real_baseline" in present:
+            columns.append((f"{k}_real_baseline", "FID real vs real (two halves of the reals; the floor)", ".4g"))
+    for kind, header in (("precision_", "precision ↑ (0: garbage)"), ("recall_", "recall ↑ (0: mode collapse)")):
+        for k in sorted(k for k in present if k.startswith(kind) and not k.endswith("_real_baseline")):
+            columns.append((k, header, ".3f"))
     return columns + [c for c in _COLUMNS if c[0] in present]
 
 

@@ -276,6 +276,8 @@ def study_callbacks(paired: bool, settings: EvalSettings, fid_images: int) -> li
             fid_args["inception_weights"] = str(settings.inception_weights)
         fid_class = "gan_upsample.studies.evaluation.ReconstructionFID" if paired else "gan_upsample.callbacks.FID"
         callbacks.append({"class_path": fid_class, "init_args": fid_args})
+        if not paired and fid_images > 3:  # precision and recall (k=3) on the same features and images
+            callbacks.append({"class_path": "gan_upsample.callbacks.PrecisionRecall", "init_args": dict(fid_args)})
     callbacks.append(
         {
             "class_path": "gan_upsample.callbacks.Checkerboard",

@@ -80,19 +80,20 @@ def test_study_trains_each_upsampler_then_skips_finished_runs(tmp_path: Path, ca
         rows = list(csv.DictReader(f))
     assert [r["upsampler"] for r in rows] == ["resize_conv", "transposed_conv_k3"]
     for row in rows:
-        for key in ("fid_32_randomcnn", "spectral_excess_db", "phase_imbalance", "train_images_per_s", "peak_rss_mb"):
+        keys = ("fid_32_randomcnn", "precision_32_randomcnn", "recall_32_randomcnn", "spectral_excess_db")
+        for key in (*keys, "fid_32_randomcnn_real_baseline", "phase_imbalance", "train_images_per_s", "peak_rss_mb"):
             assert math.isfinite(float(row[key])), (row["upsampler"], key, row[key])
         assert float(row["train_images_per_s"]) > 0 and float(row["peak_rss_mb"]) > 100
         assert float(row["cpu_utilisation"]) > 0
         assert int(float(row["g_steps"])) == 4  # the pass-through option reached fit
     summary = (out / "summary.md").read_text()
     assert "resize_conv" in summary and "transposed_conv_k3" in summary and "RandomCNN" in summary
-    assert "FID, 32 images" in summary
+    assert "FID, 32 images" in summary and "real vs real" in summary and "recall" in summary
     for png in ("samples.png", "spectra.png"):
         width, height = Image.open(out / png).size
         assert width > 300 and height > 200
-    # The real statistics were extracted once and reused by the second run.
-    assert len(list((tmp_path / "fid").glob("*.pt"))) == 1
+    # The real statistics (FID's sums, precision/recall's features) were extracted once, reused by the second run.
+    assert len(list((tmp_path / "fid").glob("*.pt"))) == 2
 
     results = sorted(out.glob("runs/*/seed0/result.json"))
     assert len(results) == 2
