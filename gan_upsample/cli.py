@@ -85,8 +85,8 @@ class GanUpsampleCLI(LightningCLI):
             if config.get("ckpt_path"):
                 check_checkpoint(config["ckpt_path"])
         except ArgumentError as err:
-            _raise_for_unreadable_yaml(args if isinstance(args, list) else sys.argv[1:])
             given = args if isinstance(args, list) else sys.argv[1:]
+            _raise_for_unreadable_yaml(given)
             command = next((a for a in given if a in ("fit", "validate", "test", "predict")), "")
             hint = f"see `python -m gan_upsample {command} --help`".replace("  ", " ")
             raise ConfigError(f"{condense_parser_error(str(err))} ({hint})") from None
