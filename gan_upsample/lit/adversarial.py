@@ -281,7 +281,7 @@ class AdversarialModule(pl.LightningModule):
                 g_loss, parts = self._generator_loss(fake, real, condition)
             self._generator_step(optimizers[0], g_loss)
             logs["train/g_loss"] = g_loss.detach()
-            if len(parts) > 1:
+            if self.terms:  # a sum of terms: log each (a plain GAN's loss is its adversarial term alone)
                 logs.update({f"train/loss_{k}": v.detach() for k, v in parts.items()})
         if log_now:
             self._log_train(logs, n)
