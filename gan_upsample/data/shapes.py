@@ -99,6 +99,22 @@ class BrightShapes(Dataset[torch.Tensor]):
 
     def image(self, index: int) -> Image.Image:
         """Render image ``index`` as an 8-bit PIL image (mode ``"RGB"``, or ``"L"`` when ``channels`` is 1)."""
+        return self.render(index)[0]
+
+    def kinds(self, index: int) -> list[str]:
+        """The kinds of the shapes drawn in image ``index`` (from :data:`SHAPE_KINDS`), in drawing order.
+
+        Later shapes may cover earlier ones, and a shape near the border may be partly cut off.
+        """
+        return self.render(index)[1]
+
+    def shape_counts(self, index: int) -> torch.Tensor:
+        """How many shapes of each kind image ``index`` holds: an int64 tensor in :data:`SHAPE_KINDS` order."""
+        kinds = self.kinds(index)
+        return torch.tensor([kinds.count(kind) for kind in SHAPE_KINDS], dtype=torch.int64)
+
+    def render(self, index: int) -> tuple[Image.Image, list[str]]:
+        """Image ``index`` (as :meth:`image` returns it) and the kinds of its shapes in drawing order."""
         if not -self.num_samples <= index < self.num_samples:
             raise IndexError(f"index {index} out of range for BrightShapes of length {self.num_samples}")
         index %= self.num_samples
@@ -106,14 +122,16 @@ class BrightShapes(Dataset[torch.Tensor]):
         side = self.image_size * self.supersample
         canvas = self._background(rng, side)
         draw = ImageDraw.Draw(canvas)
+        kinds = []
         for _ in range(int(rng.integers(self.min_shapes, self.max_shapes + 1))):
             kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
+            kinds.append(kind)
             colour = saturated_colour(float(rng.random()))
             for polygon in _shape_polygons(kind, rng, side):
                 draw.polygon(polygon, fill=colour)
         if self.supersample > 1:
             canvas = canvas.reduce(self.supersample)
-        return canvas.convert("L") if self.channels == 1 else canvas
+        return (canvas.convert("L") if self.channels == 1 else canvas), kinds
 
     @staticmethod
     def _background(rng: np.random.Generator, side: int) -> Image.Image:
