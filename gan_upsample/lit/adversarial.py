@@ -99,6 +99,10 @@ class AdversarialModule(pl.LightningModule):
         max_nonfinite_steps: Consecutive steps with a non-finite loss tolerated (they are skipped)
             before training stops with an error.
         seed: Seed of the latent/noise generator (offset by the process rank).
+        augment: Differentiable augmentation of every image the discriminator sees in training (reals and
+            fakes, in D's step, G's step and R1), e.g. :class:`~gan_upsample.nn.augment.DiffAugment`; random
+            parameters come from the module's seeded noise generator. With a conditioned discriminator only the
+            image is augmented, not the condition. ``None`` (default): no augmentation.
         channels_last: Train in the NHWC memory format (``torch.channels_last``): faster convolutions on
             GPUs with tensor cores, above all with bf16/fp16. The module's 4-d weights are converted when
             fitting starts; activations follow the weights' format.
@@ -123,6 +127,7 @@ class AdversarialModule(pl.LightningModule):
         max_nonfinite_steps: int = 20,
         seed: int = 0,
         channels_last: bool = False,
+        augment: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -155,6 +160,7 @@ class AdversarialModule(pl.LightningModule):
         self.max_nonfinite_steps = max_nonfinite_steps
         self.seed = seed
         self.channels_last = channels_last
+        self.augment = augment
         self.counters = Counters()
         self.generator_ema: AveragedModel | None = None
         if ema_decay is not None:
@@ -260,6 +266,8 @@ class AdversarialModule(pl.LightningModule):
     def discriminate(self, images: Tensor, condition: Tensor | None) -> Tensor:
         """The discriminator's logits for ``images`` (with ``condition`` when the task has one)."""
         assert self.discriminator is not None
+        if self.augment is not None and self.training:
+            images = self.augment(images, self.noise_generator)
         return self.discriminator(images) if condition is None else self.discriminator(images, condition)
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:

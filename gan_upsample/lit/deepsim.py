@@ -105,7 +105,17 @@ class DeePSiMModule(AdversarialModule):
             **kwargs,
         )
         self.save_hyperparameters(
-            ignore=["generator", "discriminator", "comparator", "task", "optimizer_g", "optimizer_d", "loss", "terms"]
+            ignore=[
+                "generator",
+                "discriminator",
+                "comparator",
+                "task",
+                "optimizer_g",
+                "optimizer_d",
+                "loss",
+                "terms",
+                "augment",
+            ]
         )
         self.task = task if task is not None else Reconstruction()
         self.lambda_feat, self.lambda_adv, self.lambda_img = lambda_feat, lambda_adv, lambda_img

@@ -35,7 +35,9 @@ class GANModule(AdversarialModule):
 
     def __init__(self, generator: Generator, discriminator: Discriminator, **kwargs: Any) -> None:
         super().__init__(generator, discriminator, **kwargs)
-        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d", "loss", "terms"])
+        self.save_hyperparameters(
+            ignore=["generator", "discriminator", "optimizer_g", "optimizer_d", "loss", "terms", "augment"]
+        )
         self.latent_dim: int = generator.latent_dim
 
     def check_image_shape(self, shape: tuple[int, int, int]) -> None:

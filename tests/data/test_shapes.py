@@ -99,3 +99,20 @@ def test_index_errors_and_bad_arguments() -> None:
         BrightShapes(channels=2)
     with pytest.raises(ValueError, match="min_shapes"):
         BrightShapes(min_shapes=3, max_shapes=2)
+
+
+def test_kinds_replay_the_drawing() -> None:
+    """``kinds`` names what ``image`` draws: rendering an image with its own shapes only reproduces it."""
+    from gan_upsample.data.shapes import SHAPE_KINDS
+
+    data = BrightShapes(image_size=16, num_samples=50, seed=4, min_shapes=1, max_shapes=3)
+    seen = set()
+    for i in range(len(data)):
+        image, kinds = data.render(i)
+        assert 1 <= len(kinds) <= 3 and set(kinds) <= set(SHAPE_KINDS)
+        assert np.array_equal(np.array(image), np.array(data.image(i)))
+        assert data.kinds(i) == kinds
+        counts = data.shape_counts(i)
+        assert counts.sum() == len(kinds) and [int(c) for c in counts] == [kinds.count(k) for k in SHAPE_KINDS]
+        seen.update(kinds)
+    assert seen == set(SHAPE_KINDS)

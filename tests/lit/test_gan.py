@@ -15,6 +15,7 @@ from gan_upsample.lit import GANModule
 from gan_upsample.lit.adversarial import NonFiniteLossError
 from gan_upsample.losses import AdversarialLoss, Hinge, LeastSquares
 from gan_upsample.models import DCGANDiscriminator, DCGANGenerator
+from gan_upsample.nn.augment import DiffAugment
 from gan_upsample.nn.upsamplers import ResizeConv
 
 
@@ -149,17 +150,20 @@ def _losses(tmp_path: Path) -> list[float]:
     return [float(r[k]) for r in rows if r.get("train/d_loss") for k in ("train/d_loss", "train/g_loss")]
 
 
-def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("augment", [None, "diffaugment"])
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, augment: str | None) -> None:
+    """Exact resume, also with DiffAugment (its random parameters come from the checkpointed noise generator)."""
     epochs = 3
-    straight = tiny_module(ema_decay=0.9, freeze_threshold=0.5)
+    extra = {"augment": DiffAugment()} if augment else {}
+    straight = tiny_module(ema_decay=0.9, freeze_threshold=0.5, **extra)
     trainer(tmp_path / "straight", max_epochs=epochs, limit_val_batches=0).fit(straight, tiny_data())
 
-    first = tiny_module(ema_decay=0.9, freeze_threshold=0.5)
+    first = tiny_module(ema_decay=0.9, freeze_threshold=0.5, **extra)
     ckpt_cb = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
     trainer(tmp_path / "first", max_epochs=1, limit_val_batches=0, enable_checkpointing=True, callbacks=[ckpt_cb]).fit(
         first, tiny_data()
     )
-    resumed = tiny_module(ema_decay=0.9, freeze_threshold=0.5)
+    resumed = tiny_module(ema_decay=0.9, freeze_threshold=0.5, **extra)
     with torch.no_grad():  # make sure the resumed run gets everything from the checkpoint
         for p in resumed.parameters():
             p.add_(1.0)
@@ -203,3 +207,19 @@ def test_test_stage(tmp_path: Path) -> None:
     t.fit(module, tiny_data())
     (results,) = t.test(module, tiny_data(), verbose=False)
     assert torch.isfinite(torch.as_tensor(results["test/d_loss"]))
+
+
+def test_augment_sees_every_training_image_of_d_and_only_in_training(tmp_path: Path) -> None:
+    """DiffAugment wraps D's inputs in D's step (reals and fakes) and G's step; validation sees plain images."""
+    calls: list[bool] = []
+
+    class Spy(DiffAugment):
+        def forward(self, x, generator=None):
+            calls.append(torch.is_grad_enabled())
+            return super().forward(x, generator)
+
+    module = tiny_module(augment=Spy())
+    t = trainer(tmp_path, max_epochs=1, limit_val_batches=1)
+    t.fit(module, tiny_data())
+    assert len(calls) == 3 * module.counters.g_steps == 3 * 4  # D: real + fake, G: fake
+    assert torch.isfinite(t.logged_metrics["val/d_loss"])
