@@ -193,6 +193,7 @@ def draw_curves(path: Path, curves: dict[str, list[tuple[int, dict[str, Any], bo
         title: Figure title.
     """
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     per_row = min(4, len(curves))
     rows = math.ceil(len(curves) / per_row)
@@ -201,27 +202,34 @@ def draw_curves(path: Path, curves: dict[str, list[tuple[int, dict[str, Any], bo
     key = next(c["key"] for runs in curves.values() for _, c, _ in runs)
     for ax, (name, runs) in zip(axes, curves.items()):
         learned = []
-        for seed, curve, failed in sorted(runs, key=lambda r: r[0]):
+        for _, curve, failed in sorted(runs, key=lambda r: r[0]):
             style = {"color": "grey", "ls": ":", "lw": 1.0} if failed else {"color": "C0", "lw": 0.8, "alpha": 0.6}
-            ax.plot(curve["steps"], curve["values"], marker=".", ms=3, label=f"seed {seed}", **style)
+            ax.plot(curve["steps"], curve["values"], marker=".", ms=3, **style)
             if not failed:
                 learned.append(dict(zip(curve["steps"], curve["values"])))
         if learned:
             steps = sorted(set.intersection(*(set(c) for c in learned)))
             mean = [sum(c[s] for c in learned) / len(learned) for s in steps]
-            ax.plot(steps, mean, color="C0", lw=2.4, label=f"mean of {len(learned)}")
+            ax.plot(steps, mean, color="C0", lw=2.4)
         floors = [c["floor"] for _, c, _ in runs if c.get("floor") is not None]
         if floors:
-            ax.axhline(sum(floors) / len(floors), color="black", ls="--", lw=1.0, label="real vs real")
+            ax.axhline(sum(floors) / len(floors), color="black", ls="--", lw=1.0)
         ax.set_title(name + ("" if len(learned) == len(runs) else f" ({len(runs) - len(learned)} failed)"), fontsize=9)
         ax.grid(alpha=0.3)
     for ax in axes[len(curves) :]:
         ax.set_axis_off()
-    for ax in axes[(rows - 1) * per_row :]:
+    for ax in axes[max(0, len(curves) - per_row) : len(curves)]:  # the lowest panel of each column
+        ax.tick_params(labelbottom=True)
         ax.set_xlabel("generator step")
     for ax in axes[::per_row]:
         ax.set_ylabel(key.partition("/")[2])
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=8)
+    handles = [
+        Line2D([], [], color="C0", lw=0.8, alpha=0.6, marker=".", ms=3, label="one seed"),
+        Line2D([], [], color="grey", lw=1.0, ls=":", marker=".", ms=3, label="a seed that failed to learn"),
+        Line2D([], [], color="C0", lw=2.4, label="mean of the seeds that learned"),
+        Line2D([], [], color="black", lw=1.0, ls="--", label="real vs real (floor)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8)
     fig.suptitle(
         f"{title} (thin: one seed; bold: mean of the seeds that learned; dashed: real-vs-real floor)", fontsize=9
     )
