@@ -25,7 +25,7 @@ CSVLogger, plus a WandbLogger grouped by study with ``--wandb``), turns validati
 
 * FID of the module's fakes (GAN) or of its reconstructions (paired modules, "rFID",
   :class:`~gan_upsample.studies.evaluation.ReconstructionFID`) against the test split, with the feature
-  network chosen by ``--fid_extractor``: ``randomcnn`` (default; a fixed random-weight CNN, cheap and offline,
+  network chosen by ``--fid_extractor``: ``randomcnn`` (a fixed random-weight CNN, cheap and offline,
   **relative numbers only**, tagged ``fid_<n>_randomcnn``) or ``inception`` (torch-fidelity's weights from
   the torch cache, the published protocol, about 10 images/s on 2 CPU cores). Real statistics are cached
   per protocol (:class:`~gan_upsample.callbacks.FID`), so they are computed once per study;
@@ -44,9 +44,22 @@ starts again otherwise. A finished run whose settings differ from the current ca
 error naming the differing settings (mixing budgets in one table would be wrong): use another ``--out`` or
 delete that run's folder.
 
+Study v2 (issue 12): ``--fid_extractor auto`` (default) uses ShapesNet features
+(:class:`~gan_upsample.models.shapes_net.ShapesNet`, trained on bright shapes; ``--shapesnet_weights``) when the
+base's data are ``BrightShapesDataModule``, RandomCNN otherwise. Every run also gets an FID curve during
+training (``--curve_every`` generator steps, default about eight points over the budget; ``--curve_images``
+validation images) judged by :class:`~gan_upsample.callbacks.Convergence`; the verdict is a column of the
+table and the curves are ``curves.png``. A run whose recall is below ``--collapse_recall`` (mode collapse),
+whose precision is below ``--garbage_precision``, or whose losses or FID were non-finite failed to learn: it is
+listed under the table and left out of every mean (the "learned / runs" column counts it); ``±`` is the
+half-width of the 95 % t-interval over the seeds that learned. ``--placements rgb conv`` (DCGANGenerator only)
+studies where the upsampler sits: as the RGB output layer (``output_conv: false``) or before a 3x3 output
+convolution (``true``), one row and run folder each (``<upsampler>+<placement>`` for the placement the
+fragment would not get on the base anyway, so earlier studies' folders keep their names).
+
 Outputs in ``<out>`` (:mod:`gan_upsample.studies.report`, :mod:`gan_upsample.studies.figures`):
-``results.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (per upsampler, mean ± standard
-deviation over seeds; the FID column names its protocol), ``samples.png`` (a grid of samples per upsampler
+``results.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (per upsampler, mean ± 95 % t-interval
+over the seeds that learned; the FID column names its protocol), ``samples.png`` (a grid of samples per upsampler
 side by side, with a nearest-neighbour zoom below each: of the window with the most energy at the (pi, pi)
 frequency, or for paired modules where a reconstruction exceeds its target's the most) and ``spectra.png``
 (averaged radial power spectra of each upsampler's fakes against the reals). ``--report_only`` rebuilds
@@ -395,7 +408,8 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
 
     rows = load_results(out, combos)
     elapsed = time.perf_counter() - started
-    print(f"\nstudy {out.name}: {len(rows)}/{len(plan)} runs finished, {elapsed:.0f} s in this call")
+    finished = sum(not r.get("unfinished") for r in rows)
+    print(f"\nstudy {out.name}: {finished}/{len(plan)} runs finished, {elapsed:.0f} s in this call")
     if rows:
         print(write_report(out, rows, args.base, args.seeds, **rules))
         print(f"results.csv, summary.csv, summary.md and the figures (*.png) in {out}/")

@@ -240,7 +240,14 @@ def _notes(
     settings = first.get("settings") or {}
     ev = settings.get("eval", {})
     steps = sorted({int(r["g_steps"]) for r in results if r.get("g_steps") is not None})
-    extractor = ev.get("fid_extractor", "?")
+    # The features the FID columns name (a committed results.csv may come from another protocol than this call).
+    named = {
+        (k.split("_") + ["inception"])[2]  # fid_256_randomcnn, fid_5k (Inception)
+        for r in results
+        for k in r
+        if k.startswith(("fid_", "rfid_")) and not k.endswith(("_real_baseline", "_std"))
+    }
+    extractor = named.pop() if len(named) == 1 else ev.get("fid_extractor", "?")
     weights = ev.get("shapesnet_weights", "shipped")
     fid = {
         "randomcnn": f"FID features: RandomCNN (3 conv stages, random weights, seed {ev.get('fid_seed', 0)}): a "

@@ -322,7 +322,8 @@ class EvalSettings:
     """The evaluation protocol, identical for every run of a study.
 
     Args:
-        fid_extractor: ``randomcnn`` (fixed random-weight CNN, relative numbers), ``inception`` or ``none``.
+        fid_extractor: ``randomcnn`` (fixed random-weight CNN, relative numbers), ``shapesnet`` (ShapesNet, trained
+            on bright shapes, relative numbers), ``inception`` or ``none``.
         fid_images: Real and generated images of the FID; ``None`` takes the whole test split (at most 10,000).
         fid_seed: Seed of the RandomCNN weights (part of the protocol).
         fid_cache_dir: Folder of the cached real statistics; ``None`` is the FID callback's default.
@@ -331,6 +332,11 @@ class EvalSettings:
         lpips_pretrained: LPIPS with the ImageNet AlexNet backbone (needs the weights) instead of a random one.
         warmup_batches: Training batches not timed by the images/s measurement.
         validate: Keep the base's validation during fit (default off: the budget goes to training).
+        shapesnet_weights: ShapesNet's ``weights`` (``shipped``, ``random`` for tests, or a path); ``shapesnet`` only.
+        curve_every: FID during training every this many generator steps (``0``: none; ``None``: about eight
+            points over the budget, decided by the study before the runs).
+        curve_images: Images of each curve evaluation, from the validation split (``None``: 256, at most the
+            split's size).
     """
 
     fid_extractor: str = "randomcnn"
@@ -391,7 +397,13 @@ def run_folder(out: Path, name: str, seed: int) -> Path:
 
 
 def study_callbacks(paired: bool, settings: EvalSettings, fid_images: int) -> list[dict[str, Any]]:
-    """The evaluation callbacks every run gets (test only), as ``class_path``/``init_args`` dicts."""
+    """The evaluation callbacks every run gets, as ``class_path``/``init_args`` dicts.
+
+    At test: FID (rFID when paired), precision and recall (unpaired), checkerboard scores, LPIPS (paired). During
+    fit, with ``settings.curve_every``: a second FID on ``curve_images`` validation images every ``curve_every``
+    generator steps and :class:`~gan_upsample.callbacks.Convergence`, which judges that curve at the end of fit;
+    the :class:`~gan_upsample.studies.evaluation.StudyRecorder` (last) keeps every point of it.
+    """
     callbacks: list[dict[str, Any]] = []
     if settings.fid_extractor != "none":
         fid_args: dict[str, Any] = {
