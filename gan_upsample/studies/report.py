@@ -71,7 +71,7 @@ _TRAIN_KEYS = (
     "skipped_steps",
 )
 # Text columns of results.csv (everything else is a number).
-_TEXT = ("placement", "failed")
+_TEXT = ("placement", "failed", "unfinished")
 
 
 def _fid_header(key: str) -> str:

@@ -13,6 +13,7 @@ import yaml
 
 from gan_upsample.callbacks.fid import FID
 from gan_upsample.models.shapes_net import ShapesNet
+from gan_upsample.studies import runner
 from gan_upsample.studies.compare import main
 from gan_upsample.studies.evaluation import RandomCNN
 from gan_upsample.studies.report import aggregate, failure_reason, markdown_table, t_quantile
@@ -75,17 +76,22 @@ def test_failed_runs_are_listed_and_left_out_of_every_mean(tmp_path: Path, capsy
         "pixel_dcl,1,12.0,0.6,0.4,0.4,768",
     ]
     (out / "results.csv").write_text("\n".join([header, *lines]) + "\n")
+    # A run that did not finish leaves its reason in its folder (runner.run_one).
+    failure = runner.run_folder(out, "pixel_dcl", 2) / runner.FAILURE
+    failure.parent.mkdir(parents=True)
+    failure.write_text(json.dumps({"upsampler": "pixel_dcl", "seed": 2, "failure": "exit code 1, non-finite losses"}))
     args = ["--base", str(CONFIGS / "quickstart.yaml"), "--upsamplers", "resize_conv", "pixel_dcl"]
     args += ["--seeds", "0", "1", "2", "--out", str(out), "--report_only", "--max_epochs", "6"]
     assert main(args) == 0
     capsys.readouterr()
     summary = (out / "summary.md").read_text()
     assert "| resize_conv | 2/3 | 3 ± 13 |" in summary  # FID (.4g) of seeds 0 and 1: t_{0.975,1} * sd / sqrt 2
-    assert "| pixel_dcl | 1/2 | 12 |" in summary  # one seed left: no interval
+    assert "| pixel_dcl | 1/3 | 12 |" in summary  # one seed left: no interval
     assert "| 0.020 ± 0.127 |" in summary  # phase imbalance: the collapsed run's 0.50 is not averaged in
     assert "## Failed runs (left out of the means)" in summary
     assert "- resize_conv seed 2: mode collapse: recall 0.020 < 0.1" in summary
     assert "- pixel_dcl seed 0: garbage: precision 0.050 < 0.1" in summary
+    assert "- pixel_dcl seed 2: did not finish (exit code 1, non-finite losses)" in summary
     assert "recall is below 0.1 (mode collapse) or its precision below 0.1" in summary
     assert "budget: 768 generator steps" in summary and "ShapesNet features" in summary
     with open(out / "summary.csv") as f:
@@ -100,7 +106,9 @@ def test_failed_runs_are_listed_and_left_out_of_every_mean(tmp_path: Path, capsy
     # Other thresholds, same results: nothing is flagged and everything is averaged.
     assert main([*args, "--collapse_recall", "0", "--garbage_precision", "0"]) == 0
     summary = (out / "summary.md").read_text()
-    assert "| resize_conv | 3/3 | 32 ±" in summary and "Failed runs" not in summary.split("\n- Base")[0]
+    assert "| resize_conv | 3/3 | 32 ±" in summary and "| pixel_dcl | 2/3 |" in summary
+    failed = summary.split("## Failed runs")[1].split("\n- Base")[0]
+    assert "collapse" not in failed and "garbage" not in failed and "pixel_dcl seed 2: did not finish" in failed
 
 
 def test_placements_name_rows_and_force_output_conv(capsys: pytest.CaptureFixture) -> None:
