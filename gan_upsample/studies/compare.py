@@ -311,7 +311,7 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
     }
     rules = {"collapse_recall": args.collapse_recall, "garbage_precision": args.garbage_precision}
     if args.report_only:
-        rows = load_results(out, combos, fingerprints[combos[0]])
+        rows = load_results(out, combos, fingerprints[combos[0]], {v.name: v.placement for v in rows_of})
         if not rows:
             raise StudyError(f"no finished runs of these upsamplers and seeds in {out}")
         print(write_report(out, rows, args.base, args.seeds, **rules))
@@ -406,7 +406,7 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
         speed = (read_json(folder / "train_record.json") or {}).get("train_images_per_s")
         print(f"done in {seconds:.0f} s ({speed or float('nan'):.0f} train images/s)", flush=True)
 
-    rows = load_results(out, combos)
+    rows = load_results(out, combos, placements={v.name: v.placement for v in rows_of})
     elapsed = time.perf_counter() - started
     finished = sum(not r.get("unfinished") for r in rows)
     print(f"\nstudy {out.name}: {finished}/{len(plan)} runs finished, {elapsed:.0f} s in this call")

@@ -330,14 +330,18 @@ def _notes(
 
 
 def load_results(
-    out: Path, combos: Sequence[tuple[str, int]], settings: dict[str, Any] | None = None
+    out: Path,
+    combos: Sequence[tuple[str, int]],
+    settings: dict[str, Any] | None = None,
+    placements: dict[str, str | None] | None = None,
 ) -> list[dict[str, Any]]:
     """The flat rows of the runs among ``combos`` that finished, or failed and said why (metrics, identity).
 
     A run's row comes from its ``result.json``; a run that did not finish has a row with only its reason
     (``unfinished``, from its ``failure.json``). With ``settings`` (``--report_only``), a run without either
     but with a row in ``out/results.csv`` (a report kept without its run folders, like ``docs/study/*``) gets
-    that row, and ``settings`` as the settings it was made with.
+    that row, and ``settings`` as the settings it was made with. ``placements`` (row name to placement) fills
+    in the placement of runs recorded without one (made before ``--placements``, in the base's own placement).
     """
     committed = _read_results_csv(out / "results.csv") if settings is not None else {}
     rows = []
@@ -366,6 +370,9 @@ def load_results(
         row["wall_seconds"] = result.get("wall_seconds")
         row["settings"] = result.get("settings", {})
         rows.append(row)
+    for row in rows:
+        if not row.get("placement") and (placements or {}).get(row["upsampler"]):
+            row["placement"] = placements[row["upsampler"]]  # type: ignore[index]
     return rows
 
 

@@ -110,6 +110,11 @@ def test_failed_runs_are_listed_and_left_out_of_every_mean(tmp_path: Path, capsy
     failed = summary.split("## Failed runs")[1].split("\n- Base")[0]
     assert "collapse" not in failed and "garbage" not in failed and "pixel_dcl seed 2: did not finish" in failed
 
+    # Runs made before --placements are the rows of the base's own placement (rgb on the quickstart).
+    assert main([*args, "--placements", "rgb"]) == 0
+    assert "| upsampler | placement | learned / runs |" in (out / "summary.md").read_text()
+    assert "| resize_conv | rgb | 2/3 |" in (out / "summary.md").read_text()
+
 
 def test_placements_name_rows_and_force_output_conv(capsys: pytest.CaptureFixture) -> None:
     quick = _load("quickstart.yaml")  # output_conv: not set (false), so rgb is its own placement
