@@ -25,7 +25,7 @@ CSVLogger, plus a WandbLogger grouped by study with ``--wandb``), turns validati
 
 * FID of the module's fakes (GAN) or of its reconstructions (paired modules, "rFID",
   :class:`~gan_upsample.studies.evaluation.ReconstructionFID`) against the test split, with the feature
-  network chosen by ``--fid_extractor``: ``randomcnn`` (default; a fixed random-weight CNN, cheap and offline,
+  network chosen by ``--fid_extractor``: ``randomcnn`` (a fixed random-weight CNN, cheap and offline,
   **relative numbers only**, tagged ``fid_<n>_randomcnn``) or ``inception`` (torch-fidelity's weights from
   the torch cache, the published protocol, about 10 images/s on 2 CPU cores). Real statistics are cached
   per protocol (:class:`~gan_upsample.callbacks.FID`), so they are computed once per study;
@@ -44,9 +44,22 @@ starts again otherwise. A finished run whose settings differ from the current ca
 error naming the differing settings (mixing budgets in one table would be wrong): use another ``--out`` or
 delete that run's folder.
 
+Study v2 (issue 12): ``--fid_extractor auto`` (default) uses ShapesNet features
+(:class:`~gan_upsample.models.shapes_net.ShapesNet`, trained on bright shapes; ``--shapesnet_weights``) when the
+base's data are ``BrightShapesDataModule``, RandomCNN otherwise. Every run also gets an FID curve during
+training (``--curve_every`` generator steps, default about eight points over the budget; ``--curve_images``
+validation images) judged by :class:`~gan_upsample.callbacks.Convergence`; the verdict is a column of the
+table and the curves are ``curves.png``. A run whose recall is below ``--collapse_recall`` (mode collapse),
+whose precision is below ``--garbage_precision``, or whose losses or FID were non-finite failed to learn: it is
+listed under the table and left out of every mean (the "learned / runs" column counts it); ``±`` is the
+half-width of the 95 % t-interval over the seeds that learned. ``--placements rgb conv`` (DCGANGenerator only)
+studies where the upsampler sits: as the RGB output layer (``output_conv: false``) or before a 3x3 output
+convolution (``true``), one row and run folder each (``<upsampler>+<placement>`` for the placement the
+fragment would not get on the base anyway, so earlier studies' folders keep their names).
+
 Outputs in ``<out>`` (:mod:`gan_upsample.studies.report`, :mod:`gan_upsample.studies.figures`):
-``results.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (per upsampler, mean ± standard
-deviation over seeds; the FID column names its protocol), ``samples.png`` (a grid of samples per upsampler
+``results.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (per upsampler, mean ± 95 % t-interval
+over the seeds that learned; the FID column names its protocol), ``samples.png`` (a grid of samples per upsampler
 side by side, with a nearest-neighbour zoom below each: of the window with the most energy at the (pi, pi)
 frequency, or for paired modules where a reconstruction exceeds its target's the most) and ``spectra.png``
 (averaged radial power spectra of each upsampler's fakes against the reals). ``--report_only`` rebuilds
@@ -73,11 +86,14 @@ from gan_upsample.studies.runner import (
     GRID,
     LOG,
     OVERRIDES,
+    PLACEMENTS,
     RESULT,
     ROOT,
     SETTINGS,
     EvalSettings,
+    Probe,
     StudyError,
+    curve_key,
     fit_arguments,
     is_paired,
     load_yaml,
@@ -85,13 +101,14 @@ from gan_upsample.studies.runner import (
     preflight,
     read_grid,
     read_json,
+    resolve_fid_extractor,
     resolve_upsamplers,
     result_settings,
     run_folder,
     run_one,
     run_overrides,
     tail,
-    upsampler_arguments,
+    variants,
 )
 
 __all__ = ["build_parser", "main"]
@@ -113,10 +130,16 @@ def build_parser(prog: str = "compare_upsamplers.py") -> argparse.ArgumentParser
     p.add_argument("--max_epochs", type=int, default=None, help="training epochs of every run (default: the base's)")
     p.add_argument(
         "--fid_extractor",
-        choices=("randomcnn", "inception", "none"),
-        default="randomcnn",
-        help="FID features: a seeded random-weight CNN (default; offline, relative numbers only), Inception "
-        "(torch-fidelity weights from the torch cache), or no FID",
+        choices=("auto", "shapesnet", "randomcnn", "inception", "none"),
+        default="auto",
+        help="FID features: ShapesNet (trained on bright shapes; offline, relative numbers only), a seeded "
+        "random-weight CNN (offline, relative numbers only), Inception (torch-fidelity weights from the torch "
+        "cache), or no FID; auto (default): shapesnet when the base's data are BrightShapesDataModule, else randomcnn",
+    )
+    p.add_argument(
+        "--shapesnet_weights",
+        default="shipped",
+        help="ShapesNet weights: shipped (default), random (tests only: meaningless numbers) or a file path",
     )
     p.add_argument("--fid_images", type=int, default=None, help="FID images (default: the test split, <= 10000)")
     p.add_argument("--fid_seed", type=int, default=0, help="seed of the RandomCNN weights")
@@ -125,6 +148,40 @@ def build_parser(prog: str = "compare_upsamplers.py") -> argparse.ArgumentParser
     p.add_argument("--checkerboard_images", type=int, default=256, help="fakes scored for checkerboard/spectra")
     p.add_argument("--lpips_pretrained", action="store_true", help="LPIPS with the ImageNet AlexNet backbone")
     p.add_argument("--warmup_batches", type=int, default=10, help="training batches not timed")
+    p.add_argument(
+        "--curve_every",
+        type=int,
+        default=None,
+        help="FID curve during training: evaluate every N generator steps (default: about 8 points over the "
+        "run's budget; 0: no curve, no convergence verdict)",
+    )
+    p.add_argument(
+        "--curve_images",
+        type=int,
+        default=None,
+        help="images of each curve evaluation, from the validation split (default: 256, at most the split)",
+    )
+    p.add_argument(
+        "--placements",
+        nargs="+",
+        choices=PLACEMENTS,
+        default=None,
+        help="where the upsampler sits (DCGANGenerator only): rgb (it makes the RGB image, output_conv false) "
+        "and/or conv (a 3x3 output conv follows it, output_conv true); each is a row of its own (default: the "
+        "base's own setting only)",
+    )
+    p.add_argument(
+        "--collapse_recall",
+        type=float,
+        default=0.1,
+        help="a run whose recall is below this failed to learn (mode collapse); it is listed, not averaged",
+    )
+    p.add_argument(
+        "--garbage_precision",
+        type=float,
+        default=0.1,
+        help="a run whose precision is below this failed to learn (garbage); it is listed, not averaged",
+    )
     p.add_argument("--validate", action="store_true", help="keep the base's validation during fit")
     p.add_argument("--wandb", action="store_true", help="also log to W&B, runs grouped by study name")
     p.add_argument("--wandb_project", default="gan_upsample", help="W&B project (with --wandb)")
@@ -170,6 +227,23 @@ def _check_arguments(args: argparse.Namespace, extra: list[str]) -> None:
         )
     if not Path(args.base).is_file():
         raise StudyError(f"base config {args.base} does not exist")
+    if args.curve_every is not None and args.curve_every < 0:
+        raise StudyError(f"--curve_every must be >= 0 generator steps, got {args.curve_every}")
+    if args.curve_images is not None and args.curve_images < 2:
+        raise StudyError(f"--curve_images must be at least 2, got {args.curve_images}")
+
+
+def _check_weights(args: argparse.Namespace) -> None:
+    """The feature network's weights exist (checked after the upsamplers, whose errors come first)."""
+    if args.fid_extractor == "shapesnet" and args.shapesnet_weights != "random" and not args.report_only:
+        from gan_upsample.models.shapes_net import SHIPPED_WEIGHTS
+
+        weights = SHIPPED_WEIGHTS if args.shapesnet_weights == "shipped" else Path(args.shapesnet_weights)
+        if not weights.is_file():
+            raise StudyError(
+                f"--fid_extractor shapesnet needs the ShapesNet weights at {weights} (make them with "
+                "`python scripts/train_shapes_net.py`), or pass --shapesnet_weights PATH or --fid_extractor randomcnn"
+            )
     if args.fid_extractor == "inception" and not args.report_only:
         from gan_upsample.callbacks.fid import inception_weights_path
 
@@ -178,7 +252,7 @@ def _check_arguments(args: argparse.Namespace, extra: list[str]) -> None:
             raise StudyError(
                 f"--fid_extractor inception needs the Inception weights at {weights} (fetch them with "
                 "`python -m gan_upsample fetch-weights --only inception-fid` where there is internet), or use "
-                "the default --fid_extractor randomcnn"
+                "--fid_extractor randomcnn or shapesnet"
             )
 
 
@@ -195,11 +269,15 @@ def _with_grid_defaults(args: argparse.Namespace) -> None:
 
 def _study(args: argparse.Namespace, extra: list[str]) -> int:
     _with_grid_defaults(args)
+    base_cfg = load_yaml(Path(args.base)) if Path(args.base).is_file() else {}
+    args.fid_extractor = resolve_fid_extractor(args.fid_extractor, base_cfg)
     _check_arguments(args, extra)
     base = Path(args.base).resolve()
-    base_cfg = load_yaml(base)
     upsamplers = resolve_upsamplers(args.upsamplers)
+    rows_of, notes = variants(upsamplers, base_cfg, args.placements)
+    _check_weights(args)
     out = Path(args.out or Path("runs") / "study" / base.stem).resolve()
+    curves = args.fid_extractor != "none" and args.curve_every != 0
     settings = EvalSettings(
         fid_extractor=args.fid_extractor,
         fid_images=args.fid_images,
@@ -210,60 +288,75 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
         lpips_pretrained=args.lpips_pretrained,
         warmup_batches=args.warmup_batches,
         validate=args.validate,
+        shapesnet_weights=args.shapesnet_weights,
+        # None: decided from the budget and the validation split (both fixed by base, epochs and extra).
+        curve_every=args.curve_every if curves else 0,
+        curve_images=args.curve_images if curves else None,
     )
-    combos = [(name, seed) for name, _ in upsamplers for seed in args.seeds]
-    eval_id = result_settings(dataclasses.asdict(settings))
+    combos = [(v.name, seed) for v in rows_of for seed in args.seeds]
+    eval_id = result_settings(settings.fingerprint())
     fingerprints: dict[tuple[str, int], dict[str, Any]] = {
-        (name, seed): {
+        (v.name, seed): {
             "base": str(base),
-            "fragment": str(fragment),
+            "fragment": str(v.fragment),
             "seed": seed,
             "max_epochs": args.max_epochs,
             "extra": list(extra),
             "eval": eval_id,
             "wandb": bool(args.wandb),
         }
-        for name, fragment in upsamplers
+        | ({"placement": v.placement} if v.suffixed else {})
+        for v in rows_of
         for seed in args.seeds
     }
+    rules = {"collapse_recall": args.collapse_recall, "garbage_precision": args.garbage_precision}
     if args.report_only:
-        rows = load_results(out, combos, fingerprints[combos[0]])
+        rows = load_results(out, combos, fingerprints[combos[0]], {v.name: v.placement for v in rows_of})
         if not rows:
             raise StudyError(f"no finished runs of these upsamplers and seeds in {out}")
-        print(write_report(out, rows, args.base, args.seeds))
-        print(f"report rebuilt from {len(rows)} finished runs in {out}/")
+        print(write_report(out, rows, args.base, args.seeds, **rules))
+        print(f"report rebuilt from {len(rows)} runs in {out}/")
         return 0
 
     paired = is_paired(base_cfg)
-    upsampler_args: dict[str, list[str]] = {}
-    for name, fragment in upsamplers:
-        upsampler_args[name], notes = upsampler_arguments(fragment, base_cfg)
-        for note in notes:
-            print(f"note: {note}")
+    for note in notes:
+        print(f"note: {note}")
+    variant = {v.name: v for v in rows_of}
     plan = plan_runs(out, combos, fingerprints)
 
-    # Preflight: every upsampler that still has runs to do must build on this base (and the first gives the
-    # size of the test split, the default number of FID images).
+    # Preflight: every row that still has runs to do must build on this base (and the first gives the sizes of
+    # the splits, the default numbers of FID images, and the budget, the default curve interval).
     failures: dict[tuple[str, int], str] = {}
     fid_images = settings.fid_images
-    test_size: int | None = None
+    probed: Probe | None = None
     for name in dict.fromkeys(n for n, _, action in plan if action != "skip"):
         probe_file = out / "fragments" / f".preflight_{name}.yaml"
-        probe = run_overrides(base_cfg, paired, name, 0, out, settings, 2)
+        probe = run_overrides(base_cfg, paired, name, 0, out, _resolved(settings, 2, 2), 2, args.max_epochs)
         write_atomic(probe_file, yaml.safe_dump(probe, sort_keys=False))
-        config_args = fit_arguments(base, upsampler_args[name], probe_file, extra)
-        error, size = preflight(config_args, test_size=test_size is None)
+        config_args = fit_arguments(base, variant[name].args, probe_file, extra)
+        error, measured = preflight(config_args, measure=probed is None)
         probe_file.unlink(missing_ok=True)
         if error:
             print(f"{name}: does not build on {base.name}; its runs are skipped:\n      {error}")
             for n, seed, _ in plan:
                 if n == name:
                     failures[(n, seed)] = f"does not build on {base.name}: {error.splitlines()[-1]}"
-        elif test_size is None:
-            test_size = int(size or 0)
-            fid_images = min(10_000, test_size) if fid_images is None else fid_images
-            if settings.fid_extractor != "none" and not 2 <= fid_images <= test_size:
-                raise StudyError(f"FID needs 2 to {test_size} images (the test split's size), got {fid_images}")
+        elif probed is None and measured is not None:
+            probed = measured
+            fid_images = min(10_000, probed.test_size) if fid_images is None else fid_images
+            if settings.fid_extractor != "none" and not 2 <= fid_images <= probed.test_size:
+                raise StudyError(f"FID needs 2 to {probed.test_size} images (the test split's size), got {fid_images}")
+            if curves and settings.curve_images is not None and settings.curve_images > probed.val_size:
+                raise StudyError(
+                    f"--curve_images {settings.curve_images} is more than the validation split's "
+                    f"{probed.val_size} images"
+                )
+    run_settings = _resolved(settings, probed.g_steps if probed else None, probed.val_size if probed else 2)
+    if run_settings.curve_every:
+        print(
+            f"FID curve: every {run_settings.curve_every} generator steps on {run_settings.curve_images} "
+            f"validation images (budget: {probed.g_steps if probed else '?'} generator steps)"
+        )
 
     write_atomic(
         out / "study.json",
@@ -287,15 +380,25 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
             continue
         if action == "train" and folder.exists():
             shutil.rmtree(folder)  # an unfinished run without a usable checkpoint starts again
-        spec = run_overrides(base_cfg, paired, name, seed, out, settings, fid_images or 2, args.max_epochs, project)
+        spec = run_overrides(base_cfg, paired, name, seed, out, run_settings, fid_images or 2, args.max_epochs, project)
         header = "# Written by gan_upsample.studies.compare for this run.\n"
         write_atomic(folder / OVERRIDES, header + yaml.safe_dump(spec))
         write_atomic(folder / SETTINGS, json.dumps(fingerprints[(name, seed)], indent=2) + "\n")
-        fit_args = fit_arguments(base, upsampler_args[name], folder / OVERRIDES, extra)
+        fit_args = fit_arguments(base, variant[name].args, folder / OVERRIDES, extra)
         if action == "resume":
             fit_args.append(f"--ckpt_path={folder / 'checkpoints' / 'last.ckpt'}")
         print(f"{prefix} {'resuming from last.ckpt' if action == 'resume' else 'training'} ...", end=" ", flush=True)
-        failure, seconds = run_one(folder, fit_args, fingerprints[(name, seed)], name, seed)
+        curve = curve_key(paired, run_settings, run_settings.curve_images or 2) if run_settings.curve_every else None
+        failure, seconds = run_one(
+            folder,
+            fit_args,
+            fingerprints[(name, seed)],
+            name,
+            seed,
+            curve,
+            variant[name].placement,
+            {"curve_every": run_settings.curve_every or None, "curve_images": run_settings.curve_images},
+        )
         if failure:
             failures[(name, seed)] = failure
             print(f"FAILED after {seconds:.0f} s ({failure}); log: {folder / LOG}\n{tail(folder / LOG)}", flush=True)
@@ -303,18 +406,30 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
         speed = (read_json(folder / "train_record.json") or {}).get("train_images_per_s")
         print(f"done in {seconds:.0f} s ({speed or float('nan'):.0f} train images/s)", flush=True)
 
-    rows = load_results(out, combos)
+    rows = load_results(out, combos, placements={v.name: v.placement for v in rows_of})
     elapsed = time.perf_counter() - started
-    print(f"\nstudy {out.name}: {len(rows)}/{len(plan)} runs finished, {elapsed:.0f} s in this call")
+    finished = sum(not r.get("unfinished") for r in rows)
+    print(f"\nstudy {out.name}: {finished}/{len(plan)} runs finished, {elapsed:.0f} s in this call")
     if rows:
-        print(write_report(out, rows, args.base, args.seeds))
-        print(f"results.csv, summary.csv, summary.md, samples.png, spectra.png in {out}/")
+        print(write_report(out, rows, args.base, args.seeds, **rules))
+        print(f"results.csv, summary.csv, summary.md and the figures (*.png) in {out}/")
     if failures:
         print(f"{len(failures)} run(s) failed:", file=sys.stderr)
         for (name, seed), why in failures.items():
             print(f"  {name} seed {seed}: {why} (log: {run_folder(out, name, seed) / LOG})", file=sys.stderr)
         return 1
     return 0
+
+
+def _resolved(settings: EvalSettings, g_steps: int | None, val_size: int) -> EvalSettings:
+    """The settings a run is made with: the curve's defaults decided from the budget and the validation split."""
+    if not settings.curve_every and settings.curve_every is not None:
+        return settings
+    every = settings.curve_every
+    if every is None:  # about eight points over the run
+        every = max(1, round(g_steps / 8)) if g_steps else 100
+    images = settings.curve_images if settings.curve_images is not None else min(256, val_size)
+    return dataclasses.replace(settings, curve_every=every, curve_images=max(2, images))
 
 
 if __name__ == "__main__":

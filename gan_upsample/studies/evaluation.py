@@ -173,15 +173,27 @@ class StudyRecorder(pl.Callback):
     same for every run); a paired task's fakes are the reconstructions of the test images, so fake ``i``
     belongs to real ``i``.
 
+    Curve: with ``curve`` (the logged name of an FID evaluated during training, ``FID(every_n_steps=...)``,
+    placed before this callback), each new value is kept with the generator step it was computed at, and the
+    curve goes into ``train_record.json`` (``curve``: ``key``, ``steps``, ``values``, ``floor``). The loggers
+    write step values only every ``log_every_n_steps`` batches, so ``metrics.csv`` can miss evaluations; this
+    record has them all, and travels in checkpoints so a resumed run keeps its earlier points.
+
     Args:
         warmup_batches: Training batches not timed (allocator warm-up, first-call costs).
         num_images: Fakes and reals kept for the figures.
         spectrum_samples: Fakes and reals averaged in the spectra.
         seed: Seed of the GAN latents.
+        curve: Logged name of the FID curve to keep (e.g. ``val/fid_256_shapesnet``); ``None``: none.
     """
 
     def __init__(
-        self, warmup_batches: int = 10, num_images: int = 64, spectrum_samples: int = 256, seed: int = 0
+        self,
+        warmup_batches: int = 10,
+        num_images: int = 64,
+        spectrum_samples: int = 256,
+        seed: int = 0,
+        curve: str | None = None,
     ) -> None:
         if warmup_batches < 0 or num_images < 1 or spectrum_samples < 2:
             raise ValueError("StudyRecorder: warmup_batches >= 0, num_images >= 1 and spectrum_samples >= 2")
@@ -200,6 +212,8 @@ class StudyRecorder(pl.Callback):
         self._steal_at_start: float | None = None
         self._fit_started = 0.0
         self._reals: list[Tensor] = []
+        self.curve = curve
+        self._curve: dict[str, Any] = {"steps": [], "values": [], "floor": None}
 
     # -- training speed and memory --------------------------------------------------------------------
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
@@ -229,6 +243,27 @@ class StudyRecorder(pl.Callback):
             self._timed_seconds += time.perf_counter() - self._start
             self._timed_images += int(batch.shape[0]) * trainer.world_size
         self._start = None
+        self._record_curve(trainer, pl_module)
+
+    def _record_curve(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        if self.curve is None or self.curve not in metrics:
+            return
+        value, values = float(metrics[self.curve]), self._curve["values"]
+        if values and (value == values[-1] or (value != value and values[-1] != values[-1])):
+            return  # the same evaluation as before (Convergence takes repeated values alike)
+        counters = getattr(pl_module, "counters", None)
+        self._curve["steps"].append(int(counters.g_steps) if counters is not None else int(trainer.global_step))
+        values.append(value)
+        if f"{self.curve}_real_baseline" in metrics:
+            self._curve["floor"] = float(metrics[f"{self.curve}_real_baseline"])
+
+    def state_dict(self) -> dict[str, Any]:  # noqa: D102 - the curve so far, kept in checkpoints for a resume
+        return {"curve": self._curve} if self.curve else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # noqa: D102
+        if self.curve and "curve" in state_dict:
+            self._curve = state_dict["curve"]
 
     def train_record(self, pl_module: pl.LightningModule) -> dict[str, Any]:
         """The numbers written at the end of training (also usable without a trainer, for tests)."""
@@ -242,6 +277,8 @@ class StudyRecorder(pl.Callback):
             "fit_seconds": time.perf_counter() - self._fit_started,
             "g_steps": int(counters.g_steps) if counters is not None else None,
             "images_seen": int(counters.images_seen) if counters is not None else None,
+            # Steps skipped for non-finite losses: the study counts such a run as failed to learn.
+            "skipped_steps": int(getattr(counters, "skipped_steps", 0)) if counters is not None else None,
             "device": pl_module.device.type,
             # CPU seconds of this process per second of training: about torch's thread count when it ran
             # undisturbed, less when other processes took the cores (then the images/s are pessimistic).
@@ -259,6 +296,8 @@ class StudyRecorder(pl.Callback):
                 torch.cuda.max_memory_allocated(pl_module.device) / 2**20 if pl_module.device.type == "cuda" else None
             ),
         }
+        if self.curve:
+            record["curve"] = {"key": self.curve, **self._curve}
         return record
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102

@@ -1,7 +1,8 @@
-"""The study's figures: samples side by side with a zoom on their worst window, and radial power spectra.
+"""The study's figures: samples side by side with a zoom on their worst window, radial power spectra, FID curves.
 
 Drawn from the ``eval_images.pt`` each run's :class:`~gan_upsample.studies.evaluation.StudyRecorder` writes
-(fakes, reals and averaged spectra), so a report can be redrawn without retraining.
+(fakes, reals and averaged spectra) and from the FID curve kept in each run's ``result.json``, so a report can be
+redrawn without retraining.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["best_window", "draw_figures", "draw_samples", "draw_spectra", "nyquist_energy", "ring_frequencies"]
+__all__ = [
+    "best_window",
+    "draw_curves",
+    "draw_figures",
+    "draw_samples",
+    "draw_spectra",
+    "nyquist_energy",
+    "ring_frequencies",
+]
 
 
 def nyquist_energy(images: torch.Tensor, window: int) -> torch.Tensor:
@@ -169,3 +178,61 @@ def draw_figures(out: Path, by_name: dict[str, list[dict[str, Any]]]) -> None:
         f"{out.name}: {first['spectrum_samples']} fakes per run, mean over {seeds} seed(s) per upsampler, vs "
         f"{first['spectrum_samples']} real test images",
     )
+
+
+def draw_curves(path: Path, curves: dict[str, list[tuple[int, dict[str, Any], bool]]], title: str) -> Path:
+    """FID against generator steps during training: one panel per table row, all on one y-axis.
+
+    In each panel a thin line per seed (dotted grey for a run that failed to learn), the mean of the seeds that
+    learned in bold (at the steps they all have), and the real-vs-real floor of the curve's images dashed.
+
+    Args:
+        path: PNG to write.
+        curves: Per row, ``(seed, curve, failed)`` with the curve as
+            :func:`~gan_upsample.studies.runner.read_curve` reads it (``steps``, ``values``, ``floor``, ``key``).
+        title: Figure title.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    per_row = min(4, len(curves))
+    rows = math.ceil(len(curves) / per_row)
+    fig = Figure(figsize=(3.4 * per_row, 2.8 * rows + 0.5), dpi=120, layout="constrained")
+    axes = fig.subplots(rows, per_row, sharex=True, sharey=True, squeeze=False).ravel()
+    key = next(c["key"] for runs in curves.values() for _, c, _ in runs)
+    for ax, (name, runs) in zip(axes, curves.items()):
+        learned = []
+        for _, curve, failed in sorted(runs, key=lambda r: r[0]):
+            style = {"color": "grey", "ls": ":", "lw": 1.0} if failed else {"color": "C0", "lw": 0.8, "alpha": 0.6}
+            ax.plot(curve["steps"], curve["values"], marker=".", ms=3, **style)
+            if not failed:
+                learned.append(dict(zip(curve["steps"], curve["values"])))
+        if learned:
+            steps = sorted(set.intersection(*(set(c) for c in learned)))
+            mean = [sum(c[s] for c in learned) / len(learned) for s in steps]
+            ax.plot(steps, mean, color="C0", lw=2.4)
+        floors = [c["floor"] for _, c, _ in runs if c.get("floor") is not None]
+        if floors:
+            ax.axhline(sum(floors) / len(floors), color="black", ls="--", lw=1.0)
+        ax.set_title(name + ("" if len(learned) == len(runs) else f" ({len(runs) - len(learned)} failed)"), fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(curves) :]:
+        ax.set_axis_off()
+    for ax in axes[max(0, len(curves) - per_row) : len(curves)]:  # the lowest panel of each column
+        ax.tick_params(labelbottom=True)
+        ax.set_xlabel("generator step")
+    for ax in axes[::per_row]:
+        ax.set_ylabel(key.partition("/")[2])
+    handles = [
+        Line2D([], [], color="C0", lw=0.8, alpha=0.6, marker=".", ms=3, label="one seed"),
+        Line2D([], [], color="grey", lw=1.0, ls=":", marker=".", ms=3, label="a seed that failed to learn"),
+        Line2D([], [], color="C0", lw=2.4, label="mean of the seeds that learned"),
+        Line2D([], [], color="black", lw=1.0, ls="--", label="real vs real (floor)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8)
+    fig.suptitle(
+        f"{title} (thin: one seed; bold: mean of the seeds that learned; dashed: real-vs-real floor)", fontsize=9
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path

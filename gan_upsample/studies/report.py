@@ -1,5 +1,11 @@
 """The study's report: ``results.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (per upsampler,
-mean ± standard deviation over seeds), and the figures (:mod:`gan_upsample.studies.figures`).
+mean ± half-width of the 95 % t-interval over the seeds that learned), and the figures
+(:mod:`gan_upsample.studies.figures`).
+
+A run *failed to learn* when its recall is below ``collapse_recall`` (mode collapse), its precision below
+``garbage_precision`` (garbage), its losses or FID were non-finite, or it did not finish: it is listed under
+"Failed runs" with the reason and left out of every mean (:func:`failure_reason`); the table's "learned / runs"
+column counts them. Paired studies have no precision or recall, so only non-finite values flag a run there.
 
 Rows come from each finished run's ``result.json`` (:mod:`gan_upsample.studies.runner`). A study folder that
 holds only its report (``docs/study/*``: ``results.csv`` without the run folders) is read from
@@ -21,10 +27,18 @@ from typing import Any
 import torch
 
 from gan_upsample.files import write_atomic
-from gan_upsample.studies.figures import draw_figures
-from gan_upsample.studies.runner import EVAL_IMAGES, RESULT, read_json, run_folder
+from gan_upsample.studies.figures import draw_curves, draw_figures
+from gan_upsample.studies.runner import EVAL_IMAGES, FAILURE, RESULT, read_json, run_folder
 
-__all__ = ["aggregate", "load_results", "markdown_table", "metric_columns", "write_report"]
+__all__ = [
+    "aggregate",
+    "failure_reason",
+    "load_results",
+    "markdown_table",
+    "metric_columns",
+    "t_quantile",
+    "write_report",
+]
 
 # Columns of the summary, in order: (metric key, header, format). FID columns are added from their keys.
 _COLUMNS = [
@@ -54,7 +68,10 @@ _TRAIN_KEYS = (
     "cpu_utilisation",
     "torch_threads",
     "steal_seconds",
+    "skipped_steps",
 )
+# Text columns of results.csv (everything else is a number).
+_TEXT = ("placement", "failed", "unfinished")
 
 
 def _fid_header(key: str) -> str:
@@ -64,6 +81,8 @@ def _fid_header(key: str) -> str:
     what = "FID of reconstructions (rFID)" if kind == "rfid" else "FID"
     if extractor == "randomcnn":
         features = "RandomCNN random-weight features, relative only"
+    elif extractor == "shapesnet":
+        features = "ShapesNet features (trained on bright shapes; offline, relative only)"
     elif extractor:
         features = f"{extractor} features, not Inception"
     else:
@@ -87,58 +106,122 @@ def metric_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]
     return columns + [c for c in _COLUMNS if c[0] in present]
 
 
-def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
-    """Mean and standard deviation (``n - 1``; ``nan`` for one seed) over seeds, per upsampler.
+def t_quantile(df: int, p: float = 0.975) -> float:
+    """Quantile ``p`` of Student's t with ``df`` degrees of freedom (``t_{0.975, 1}`` = 12.706)."""
+    from scipy.stats import t
+
+    return float(t.ppf(p, df))
+
+
+def failure_reason(row: dict[str, Any], collapse_recall: float = 0.1, garbage_precision: float = 0.1) -> str | None:
+    """Why a run failed to learn, or ``None`` when it learned.
 
     Args:
-        rows: One dict per run with ``upsampler`` and numeric values.
+        row: A run's row (:func:`load_results`).
+        collapse_recall: Recall below this is mode collapse.
+        garbage_precision: Precision below this is garbage.
+
+    Returns:
+        ``did not finish (...)`` for a run without results, ``non-finite losses in N steps`` when training
+        skipped steps, ``non-finite FID``, ``mode collapse: recall ...`` or ``garbage: precision ...`` (all that
+        apply, joined), else ``None``.
+    """
+    if row.get("unfinished"):
+        return f"did not finish ({row['unfinished']})"
+    why = []
+    if (row.get("skipped_steps") or 0) > 0:
+        why.append(f"non-finite losses in {int(row['skipped_steps'])} steps")
+    for key, value in row.items():
+        if not (isinstance(value, (int, float)) and key.startswith(("fid_", "rfid_"))) or key.endswith("_baseline"):
+            continue
+        if not math.isfinite(value):
+            why.append(f"non-finite {key}")
+    for key, value in sorted(row.items()):
+        if not isinstance(value, (int, float)) or key.endswith("_real_baseline"):
+            continue
+        if key.startswith("recall_") and value < collapse_recall:
+            why.append(f"mode collapse: recall {value:.3f} < {collapse_recall:g}")
+        elif key.startswith("precision_") and value < garbage_precision:
+            why.append(f"garbage: precision {value:.3f} < {garbage_precision:g}")
+    return "; ".join(why) or None
+
+
+def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Mean, standard deviation and 95 % t-interval over the seeds that learned, per row of the table.
+
+    Args:
+        rows: One dict per run with ``upsampler`` and numeric values; a run with a ``failed`` reason counts
+            for ``n_runs`` only.
         keys: The numeric keys to aggregate; a run without a key does not count for it.
 
     Returns:
-        One dict per upsampler, in order of first appearance: ``upsampler``, ``n_seeds``, ``<key>_mean``,
-        ``<key>_sd``. A ``nan`` value (e.g. a diverged run) makes the mean ``nan``: it is not hidden.
+        One dict per upsampler, in order of first appearance: ``upsampler``, ``placement``, ``n_seeds``
+        (runs that learned), ``n_runs``, ``<key>_mean``, ``<key>_sd`` (``n - 1``) and ``<key>_ci95`` (half-width
+        of the 95 % t-interval, ``t_{0.975, n-1} sd / sqrt(n)``; ``nan`` for one value), and for a curve,
+        ``n_converged``/``n_verdicts``. A ``nan`` value makes the mean ``nan``: it is not hidden.
     """
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["upsampler"], []).append(row)
     out = []
     for name, runs in groups.items():
-        entry: dict[str, Any] = {"upsampler": name, "n_seeds": len(runs)}
+        learned = [r for r in runs if not r.get("failed")]
+        entry: dict[str, Any] = {
+            "upsampler": name,
+            "placement": runs[0].get("placement"),
+            "n_seeds": len(learned),
+            "n_runs": len(runs),
+        }
+        verdicts = [r["converged"] for r in learned if r.get("converged") is not None]
+        if verdicts:
+            entry["n_converged"], entry["n_verdicts"] = sum(v > 0.5 for v in verdicts), len(verdicts)
         for key in keys:
-            values = [float(r[key]) for r in runs if r.get(key) is not None]
+            values = [float(r[key]) for r in learned if r.get(key) is not None]
             if not values:
-                entry[f"{key}_mean"] = entry[f"{key}_sd"] = None
+                entry[f"{key}_mean"] = entry[f"{key}_sd"] = entry[f"{key}_ci95"] = None
                 continue
-            mean = math.fsum(values) / len(values)
-            sd = (
-                math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
-                if len(values) > 1
-                else math.nan
-            )
+            n = len(values)
+            mean = math.fsum(values) / n
+            sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
             entry[f"{key}_mean"], entry[f"{key}_sd"] = mean, sd
+            entry[f"{key}_ci95"] = t_quantile(n - 1) * sd / math.sqrt(n) if n > 1 else math.nan
         out.append(entry)
     return out
 
 
-def _cell(mean: float | None, sd: float | None, fmt: str) -> str:
+def _cell(mean: float | None, half: float | None, fmt: str) -> str:
     if mean is None:
         return "–"
-    if sd is None or math.isnan(sd):
+    if half is None or math.isnan(half):
         return format(mean, fmt)
-    return f"{mean:{fmt}} ± {sd:{fmt if fmt != '.4g' else '.2g'}}"
+    return f"{mean:{fmt}} ± {half:{fmt if fmt != '.4g' else '.2g'}}"
+
+
+def _converged_cell(s: dict[str, Any]) -> str:
+    if not s.get("n_verdicts"):
+        return "–"
+    gain = s.get("curve_improvement_mean")
+    return f"{s['n_converged']}/{s['n_verdicts']}" + (f" ({gain:.1%})" if gain is not None else "")
 
 
 def markdown_table(summary: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
-    """The summary as a Markdown table: one row per upsampler, ``mean ± sd`` cells."""
-    head = "| upsampler | seeds | " + " | ".join(h for _, h, _ in columns) + " |\n"
-    rule = "|---|---|" + "---|" * len(columns) + "\n"
-    body = "".join(
-        f"| {s['upsampler']} | {s['n_seeds']} | "
-        + " | ".join(_cell(s.get(f"{k}_mean"), s.get(f"{k}_sd"), fmt) for k, _, fmt in columns)
-        + " |\n"
-        for s in summary
-    )
-    return head + rule + body
+    """The summary as a Markdown table: one row per upsampler (and placement), ``mean ± 95 % half-width`` cells.
+
+    Before the metrics: the placement (when placements were studied), ``learned / runs`` and, when the runs
+    had a curve, how many converged (with the mean last-quarter improvement).
+    """
+    placements = any(s.get("placement") for s in summary)
+    curves = any(s.get("n_verdicts") for s in summary)
+    head = ["upsampler", *(["placement"] if placements else []), "learned / runs"]
+    head += ["converged (last-quarter FID gain)"] if curves else []
+    text = "| " + " | ".join([*head, *(h for _, h, _ in columns)]) + " |\n"
+    text += "|" + "---|" * (len(head) + len(columns)) + "\n"
+    for s in summary:
+        cells = [s["upsampler"], *([s.get("placement") or "–"] if placements else []), f"{s['n_seeds']}/{s['n_runs']}"]
+        cells += [_converged_cell(s)] if curves else []
+        cells += [_cell(s.get(f"{k}_mean"), s.get(f"{k}_ci95"), fmt) for k, _, fmt in columns]
+        text += "| " + " | ".join(cells) + " |\n"
+    return text
 
 
 def _csv_text(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
@@ -150,39 +233,81 @@ def _csv_text(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
-def _notes(results: Sequence[dict[str, Any]], base: str, seeds: Sequence[int]) -> str:
-    first = results[0]
-    settings = first.get("settings", {})
+def _notes(
+    results: Sequence[dict[str, Any]], base: str, seeds: Sequence[int], collapse_recall: float, garbage_precision: float
+) -> str:
+    first = next((r for r in results if r.get("settings")), results[0])
+    settings = first.get("settings") or {}
     ev = settings.get("eval", {})
-    steps = sorted({r.get("g_steps") for r in results if r.get("g_steps") is not None})
-    extractor = ev.get("fid_extractor", "?")
+    steps = sorted({int(r["g_steps"]) for r in results if r.get("g_steps") is not None})
+    # The features the FID columns name (a committed results.csv may come from another protocol than this call).
+    named = {
+        (k.split("_") + ["inception"])[2]  # fid_256_randomcnn, fid_5k (Inception)
+        for r in results
+        for k in r
+        if k.startswith(("fid_", "rfid_")) and not k.endswith(("_real_baseline", "_std"))
+    }
+    extractor = named.pop() if len(named) == 1 else ev.get("fid_extractor", "?")
+    weights = ev.get("shapesnet_weights", "shipped")
     fid = {
         "randomcnn": f"FID features: RandomCNN (3 conv stages, random weights, seed {ev.get('fid_seed', 0)}): a "
         "relative number for this table only, not comparable with Inception FIDs elsewhere.",
+        "shapesnet": "FID features: ShapesNet features (trained on bright shapes; offline, relative only): "
+        + (
+            "the package's shipped weights"
+            if weights == "shipped"
+            else ("**random weights: the numbers mean nothing**" if weights == "random" else f"weights `{weights}`")
+        )
+        + "; a number for this table only, not comparable with Inception FIDs elsewhere.",
         "inception": "FID features: InceptionV3 with torch-fidelity's weights (the published protocol).",
         "none": "FID: not computed.",
     }.get(extractor, f"FID features: {extractor}")
+    paired = any(k.startswith("rfid_") for r in results for k in r)
     lines = [
         f"Base config `{base}`; seeds {', '.join(map(str, seeds))}; epochs per run: "
-        f"{settings.get('max_epochs') or 'as the base'} ({', '.join(map(str, steps)) or '?'} generator steps); "
-        f"validation during fit: {'on' if ev.get('validate') else 'off'}; extra fit arguments: "
+        f"{settings.get('max_epochs') or 'as the base'}; budget: {', '.join(map(str, steps)) or '?'} generator "
+        f"steps per run; validation during fit: {'on' if ev.get('validate') else 'off'}; extra fit arguments: "
         f"`{' '.join(settings.get('extra', [])) or 'none'}`.",
         f"{fid} Generated (or reconstructed) images against the test split, quantised to uint8 first.",
         "Checkerboard scores at period 2 (one x2 layer) on the same test images; spectral excess in dB of "
         "period-2 spectral power of fakes over reals (positive: checkerboard).",
-        "± is the standard deviation over seeds (n - 1). Train images/s: training steps timed after "
-        f"{ev.get('warmup_batches', '?')} warm-up batches (no data loading, validation or checkpointing). "
-        "Peak RSS: peak resident memory of the run's process during training (Python, torch, model and data "
-        "included); RSS growth: its increase over the resident memory at the start of training (activations, "
-        "gradients, optimiser state)."
+        "± is the half-width of the 95 % t-interval of the mean over the seeds that learned "
+        "(t_{0.975, n-1} · sd / √n, sd with n - 1); one seed: the value alone. Train images/s: training steps "
+        f"timed after {ev.get('warmup_batches', '?')} warm-up batches (no data loading, validation or "
+        "checkpointing). Peak RSS: peak resident memory of the run's process during training (Python, torch, "
+        "model and data included); RSS growth: its increase over the resident memory at the start of training "
+        "(activations, gradients, optimiser state)."
         + (
             " On this OS the peak could not be reset: it is the peak of the whole process, start-up included."
             if any(r.get("rss_peak_scope") == "process" for r in results)
             else ""
         ),
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}, "
-        f"device {first.get('device', '?')}.",
+        "Failed runs: a run failed to learn when "
+        + (
+            ""
+            if paired
+            else f"its recall is below {collapse_recall:g} (mode collapse) or its precision below "
+            f"{garbage_precision:g} (garbage; improved precision and recall, k = 3, on the FID's features and "
+            "images), or when "
+        )
+        + "training skipped steps with non-finite losses, its FID is non-finite or it did not finish. Such runs "
+        "are listed under the table and left out of every mean; *learned / runs* counts them.",
     ]
+    every = sorted({int(r["curve_every"]) for r in results if r.get("curve_every")})
+    images = sorted({int(r["curve_images"]) for r in results if r.get("curve_images")})
+    if every:
+        lines.append(
+            f"Convergence: FID on {', '.join(map(str, images))} validation images every "
+            f"{', '.join(map(str, every))} generator steps during training (`curves.png`); a run converged when "
+            "the best FID in the last 25 % of its steps is less than 5 % below the FID at the start of that "
+            "window (`gan_upsample.metrics.convergence.converged`; a curve that got worse counts as converged). "
+            "The column gives converged / learned runs with a verdict and the mean relative improvement over "
+            "the last quarter."
+        )
+    lines.append(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}, "
+        f"device {first.get('device', '?')}."
+    )
     use = sorted(r["cpu_utilisation"] for r in results if r.get("cpu_utilisation"))
     if use:
         median = use[len(use) // 2]
@@ -205,29 +330,49 @@ def _notes(results: Sequence[dict[str, Any]], base: str, seeds: Sequence[int]) -
 
 
 def load_results(
-    out: Path, combos: Sequence[tuple[str, int]], settings: dict[str, Any] | None = None
+    out: Path,
+    combos: Sequence[tuple[str, int]],
+    settings: dict[str, Any] | None = None,
+    placements: dict[str, str | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """The flat rows of the finished runs among ``combos`` (metrics, training record, identity).
+    """The flat rows of the runs among ``combos`` that finished, or failed and said why (metrics, identity).
 
-    A run's row comes from its ``result.json``. With ``settings`` (``--report_only``), a run without one but
-    with a row in ``out/results.csv`` (a report kept without its run folders, like ``docs/study/*``) gets that
-    row, and ``settings`` as the settings it was made with.
+    A run's row comes from its ``result.json``; a run that did not finish has a row with only its reason
+    (``unfinished``, from its ``failure.json``). With ``settings`` (``--report_only``), a run without either
+    but with a row in ``out/results.csv`` (a report kept without its run folders, like ``docs/study/*``) gets
+    that row, and ``settings`` as the settings it was made with. ``placements`` (row name to placement) fills
+    in the placement of runs recorded without one (made before ``--placements``, in the base's own placement).
     """
     committed = _read_results_csv(out / "results.csv") if settings is not None else {}
     rows = []
     for name, seed in combos:
-        result = read_json(run_folder(out, name, seed) / RESULT)
+        folder = run_folder(out, name, seed)
+        result = read_json(folder / RESULT)
         if result is None:
-            if (name, seed) in committed:
+            failure = read_json(folder / FAILURE)
+            if failure is not None:
+                rows.append({"upsampler": name, "seed": seed, "unfinished": failure.get("failure", "?")})
+            elif (name, seed) in committed:
                 rows.append({**committed[(name, seed)], "settings": settings})
             continue
         row: dict[str, Any] = {"upsampler": name, "seed": seed}
+        if result.get("placement"):
+            row["placement"] = result["placement"]
         row.update(result.get("metrics", {}))
         train = result.get("train", {})
         row.update({k: train.get(k) for k in (*_TRAIN_KEYS, "device", "rss_peak_scope")})
+        curve = result.get("curve")
+        if curve:
+            row["converged"] = int(curve["converged"]) if curve.get("converged") is not None else None
+            row["curve_improvement"] = curve.get("improvement")
+            row["curve"] = curve
+        row.update({k: v for k, v in (result.get("resolved") or {}).items() if v is not None})
         row["wall_seconds"] = result.get("wall_seconds")
         row["settings"] = result.get("settings", {})
         rows.append(row)
+    for row in rows:
+        if not row.get("placement") and (placements or {}).get(row["upsampler"]):
+            row["placement"] = placements[row["upsampler"]]  # type: ignore[index]
     return rows
 
 
@@ -249,38 +394,67 @@ def _read_results_csv(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
     with open(path, newline="") as f:
         for raw in csv.DictReader(f):
             row: dict[str, Any] = {"upsampler": raw.pop("upsampler"), "seed": int(raw.pop("seed"))}
-            row.update({k: _number(v) for k, v in raw.items()})
+            row.update({k: (v or None) if k in _TEXT else _number(v) for k, v in raw.items()})
             # results.csv leaves the device out; a CUDA run is the one that recorded CUDA memory.
             row["device"] = "cuda" if row.get("peak_cuda_mb") is not None else "cpu"
             rows[(row["upsampler"], row["seed"])] = row
     return rows
 
 
-def write_report(out: Path, rows: Sequence[dict[str, Any]], base: str, seeds: Sequence[int]) -> str:
-    """Write ``results.csv``, ``summary.csv``, ``summary.md``, ``samples.png`` and ``spectra.png``; return the table.
+def write_report(
+    out: Path,
+    rows: Sequence[dict[str, Any]],
+    base: str,
+    seeds: Sequence[int],
+    collapse_recall: float = 0.1,
+    garbage_precision: float = 0.1,
+) -> str:
+    """Write ``results.csv``, ``summary.csv``, ``summary.md`` and the figures; return the table.
 
-    The figures are drawn from the runs' ``eval_images.pt``; without them (a committed report) they are left
-    as they are.
+    Each run is judged by :func:`failure_reason` first: the failed ones are listed and left out of the means.
+    ``samples.png`` and ``spectra.png`` are drawn from the runs' ``eval_images.pt``, ``curves.png`` from the
+    curves in their ``result.json``; without them (a committed report) the figures are left as they are.
     """
+    rows = [{**r, "failed": failure_reason(r, collapse_recall, garbage_precision)} for r in rows]
     columns = metric_columns(rows)
     keys = [k for k, _, _ in columns]
-    skip = {"upsampler", "seed", "settings", "device", "rss_peak_scope"}
+    skip = {"upsampler", "seed", "settings", "device", "rss_peak_scope", "curve", *_TEXT}
     # Columns with a value in at least one run (peak_cuda_mb stays out of a CPU study).
     extra = sorted({k for r in rows for k, v in r.items() if k not in skip and k not in keys and v is not None})
-    write_atomic(out / "results.csv", _csv_text(rows, ["upsampler", "seed", *keys, *extra]))
-    summary = aggregate(rows, [*keys, *(k for k in ("g_steps", "fit_seconds", "wall_seconds") if k in extra)])
-    fields = ["upsampler", "n_seeds", *(f"{k}_{s}" for k in keys for s in ("mean", "sd"))]
+    text = [k for k in _TEXT if k == "failed" or any(r.get(k) for r in rows)]
+    write_atomic(out / "results.csv", _csv_text(rows, ["upsampler", "seed", *text, *keys, *extra]))
+    more = [k for k in ("curve_improvement", "g_steps", "fit_seconds", "wall_seconds") if k in extra]
+    summary = aggregate(rows, [*keys, *more])
+    placements = ["placement"] if any(s.get("placement") for s in summary) else []
+    verdicts = ["n_converged", "n_verdicts"] if any(s.get("n_verdicts") for s in summary) else []
+    fields = ["upsampler", *placements, "n_seeds", "n_runs", *verdicts]
+    fields += [f"{k}_{s}" for k in [*keys, *more] for s in ("mean", "sd", "ci95")]
     write_atomic(out / "summary.csv", _csv_text(summary, fields))
     table = markdown_table(summary, columns)
+    failed = [r for r in rows if r["failed"]]
+    failures = (
+        "\n## Failed runs (left out of the means)\n\n"
+        + "".join(f"- {r['upsampler']} seed {r['seed']}: {r['failed']}\n" for r in failed)
+        if failed
+        else ""
+    )
     write_atomic(
         out / "summary.md",
-        f"# Upsampler comparison: {out.name}\n\n{table}\n{_notes(rows, base, seeds)}"
-        "\nFigures: `samples.png` (samples, zoomed windows) and `spectra.png` (radial power spectra).\n",
+        f"# Upsampler comparison: {out.name}\n\n{table}{failures}\n"
+        f"{_notes(rows, base, seeds, collapse_recall, garbage_precision)}"
+        "\nFigures: `samples.png` (samples, zoomed windows), `spectra.png` (radial power spectra)"
+        + (", `curves.png` (FID during training)" if any(r.get("curve_every") for r in rows) else "")
+        + ".\n",
     )
     blobs: dict[str, list[dict[str, Any]]] = {}
+    curves: dict[str, list[tuple[int, dict[str, Any], bool]]] = {}
     for row in rows:
         path = run_folder(out, row["upsampler"], row["seed"]) / EVAL_IMAGES
         if path.is_file():
             blobs.setdefault(row["upsampler"], []).append(torch.load(path, weights_only=True))
+        if row.get("curve"):
+            curves.setdefault(row["upsampler"], []).append((row["seed"], row["curve"], bool(row["failed"])))
     draw_figures(out, blobs)
+    if curves:
+        draw_curves(out / "curves.png", curves, f"{out.name}: FID during training")
     return table

@@ -39,21 +39,28 @@ from gan_upsample.studies.evaluation import EVAL_IMAGES, TRAIN_RECORD
 
 __all__ = [
     "GRID",
+    "PLACEMENTS",
     "EvalSettings",
     "Grid",
+    "Probe",
     "StudyError",
+    "Variant",
+    "curve_key",
     "differing_settings",
     "fit_arguments",
     "plan_runs",
     "preflight",
+    "read_curve",
     "read_grid",
     "read_test_metrics",
+    "resolve_fid_extractor",
     "resolve_upsamplers",
     "run_folder",
     "run_one",
     "run_overrides",
     "study_callbacks",
     "upsampler_arguments",
+    "variants",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +70,10 @@ RESULT = "result.json"
 SETTINGS = "study_settings.json"
 OVERRIDES = "study_overrides.yaml"
 LOG = "fit.log"
+#: Written into a run folder when the run did not finish (its reason), so the report can list it.
+FAILURE = "failure.json"
+#: Where the upsampler sits: the RGB output layer (``output_conv: false``) or before a 3x3 output conv (``true``).
+PLACEMENTS = ("rgb", "conv")
 # Evaluation callbacks of a base config: kept (for validation) but not run at test, where the study's own are.
 _EVAL_CALLBACKS = {"FID", "KID", "PrecisionRecall", "Checkerboard", "LPIPS", "ReconstructionFID"}
 # Fingerprint entries that do not change a run's numbers: a finished run made with other values is reused.
@@ -220,13 +231,99 @@ def upsampler_arguments(fragment: Path, base: dict[str, Any]) -> tuple[list[str]
     return args, [note]
 
 
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One row of the study's table: an upsampler fragment in one placement.
+
+    Attributes:
+        name: Row label and run folder name: the fragment's name, ``<name>+<placement>`` when the placement is
+            not the one the fragment gets on the base anyway (so the folders of studies without
+            ``--placements`` keep their names and resume).
+        fragment: The upsampler fragment.
+        placement: ``rgb`` or ``conv`` when placements are studied, else ``None`` (the base's own setting).
+        args: The config arguments that put the fragment (and the placement) on the base.
+        suffixed: Whether the name carries the placement (then the placement is part of the run's fingerprint).
+    """
+
+    name: str
+    fragment: Path
+    placement: str | None
+    args: tuple[str, ...]
+    suffixed: bool = False
+
+
+def _generator_options(config: dict[str, Any]) -> dict[str, Any]:
+    return (((config.get("model") or {}).get("init_args") or {}).get("generator") or {}).get("init_args") or {}
+
+
+def variants(
+    upsamplers: Sequence[tuple[str, Path]], base: dict[str, Any], placements: Sequence[str] | None = None
+) -> tuple[list[Variant], list[str]]:
+    """The table rows of a study: each upsampler in each placement, and notes to print.
+
+    Args:
+        upsamplers: ``(name, fragment)`` pairs (:func:`resolve_upsamplers`).
+        base: The base config.
+        placements: ``rgb`` (the upsampler makes the RGB image, ``output_conv: false``) and/or ``conv`` (a 3x3
+            output convolution follows it, ``output_conv: true``); ``None``: the base's own setting only.
+
+    A fragment that sets ``output_conv`` itself (``bilinear_additive.yaml``: it cannot make 3 channels) runs only
+    in that placement; the other is left out with a note, not as a failure.
+
+    Raises:
+        StudyError: ``placements`` given for a generator without ``output_conv``, or an unknown placement.
+    """
+    out: list[Variant] = []
+    notes: list[str] = []
+    if placements is None:
+        for name, fragment in upsamplers:
+            args, more = upsampler_arguments(fragment, base)
+            out.append(Variant(name, fragment, None, tuple(args)))
+            notes += more
+        return out, notes
+    unknown = sorted(set(placements) - set(PLACEMENTS))
+    if unknown or not placements:
+        raise StudyError(f"--placements takes {' and/or '.join(PLACEMENTS)}, got {' '.join(placements) or 'nothing'}")
+    generator = ((base.get("model") or {}).get("init_args") or {}).get("generator")
+    cls = resolve_class(generator, nn.Module) if generator is not None else None
+    params = inspect.signature(cls.__init__).parameters if cls is not None else {}
+    if "output_conv" not in params:
+        what = cls.__name__ if cls is not None else "the base's generator"
+        raise StudyError(
+            f"--placements needs a generator with an output_conv option (DCGANGenerator); {what} has none: "
+            "leave --placements out for this base"
+        )
+    default = params["output_conv"].default
+    own = bool(_generator_options(base).get("output_conv", False if default is inspect.Parameter.empty else default))
+    for name, fragment in upsamplers:
+        args, more = upsampler_arguments(fragment, base)
+        notes += more
+        forced = _generator_options(load_yaml(fragment)).get("output_conv")
+        natural = bool(forced) if forced is not None else own  # the placement this fragment gets on this base
+        for placement in dict.fromkeys(placements):
+            conv = placement == "conv"
+            if forced is not None and conv != bool(forced):
+                notes.append(
+                    f"{name}: its fragment sets output_conv: {str(bool(forced)).lower()}, so it runs only in the "
+                    f"{'conv' if forced else 'rgb'} placement; {placement} left out"
+                )
+                continue
+            suffixed = conv != natural
+            extra = [f"--model.init_args.generator.init_args.output_conv={json.dumps(conv)}"]
+            out.append(
+                Variant(f"{name}+{placement}" if suffixed else name, fragment, placement, (*args, *extra), suffixed)
+            )
+    return out, notes
+
+
 # --------------------------------------------------------------------------------------------- per run
 @dataclasses.dataclass(frozen=True)
 class EvalSettings:
     """The evaluation protocol, identical for every run of a study.
 
     Args:
-        fid_extractor: ``randomcnn`` (fixed random-weight CNN, relative numbers), ``inception`` or ``none``.
+        fid_extractor: ``randomcnn`` (fixed random-weight CNN, relative numbers), ``shapesnet`` (ShapesNet, trained
+            on bright shapes, relative numbers), ``inception`` or ``none``.
         fid_images: Real and generated images of the FID; ``None`` takes the whole test split (at most 10,000).
         fid_seed: Seed of the RandomCNN weights (part of the protocol).
         fid_cache_dir: Folder of the cached real statistics; ``None`` is the FID callback's default.
@@ -235,6 +332,11 @@ class EvalSettings:
         lpips_pretrained: LPIPS with the ImageNet AlexNet backbone (needs the weights) instead of a random one.
         warmup_batches: Training batches not timed by the images/s measurement.
         validate: Keep the base's validation during fit (default off: the budget goes to training).
+        shapesnet_weights: ShapesNet's ``weights`` (``shipped``, ``random`` for tests, or a path); ``shapesnet`` only.
+        curve_every: FID during training every this many generator steps (``0``: none; ``None``: about eight
+            points over the budget, decided by the study before the runs).
+        curve_images: Images of each curve evaluation, from the validation split (``None``: 256, at most the
+            split's size).
     """
 
     fid_extractor: str = "randomcnn"
@@ -246,6 +348,47 @@ class EvalSettings:
     lpips_pretrained: bool = False
     warmup_batches: int = 10
     validate: bool = False
+    shapesnet_weights: str = "shipped"
+    curve_every: int | None = 0
+    curve_images: int | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings as a run's fingerprint records them.
+
+        Entries a study without them never had (no curves; ShapesNet weights when another extractor is used)
+        are left out, so runs of earlier studies with the same protocol still match and are skipped.
+        """
+        data = dataclasses.asdict(self)
+        if self.fid_extractor != "shapesnet":
+            del data["shapesnet_weights"]
+        if self.curve_every == 0:
+            del data["curve_every"], data["curve_images"]
+        return data
+
+
+def resolve_fid_extractor(choice: str, base: dict[str, Any]) -> str:
+    """The FID features of ``--fid_extractor``: ``auto`` is ``shapesnet`` on bright shapes, ``randomcnn`` elsewhere."""
+    if choice != "auto":
+        return choice
+    data = str(((base.get("data") or {}).get("class_path")) or "")
+    return "shapesnet" if data.rpartition(".")[2] == "BrightShapesDataModule" else "randomcnn"
+
+
+#: Class names of the study's offline feature networks (they name the FID's tag, e.g. ``fid_256_shapesnet``).
+_EXTRACTORS = {
+    "randomcnn": "gan_upsample.studies.evaluation.RandomCNN",
+    "shapesnet": "gan_upsample.models.shapes_net.ShapesNet",
+}
+
+
+def curve_key(paired: bool, settings: EvalSettings, images: int) -> str:
+    """Logged name of the FID curve of a run, e.g. ``val/fid_256_shapesnet`` (``val/rfid_...`` when paired)."""
+    from gan_upsample.callbacks.fid import FIDProtocol
+
+    path = _EXTRACTORS.get(settings.fid_extractor)
+    feature = f"module:{path.rpartition('.')[2]}" if path else "inception"
+    tag = FIDProtocol(feature, "", images, images, "", "val", "").tag
+    return f"val/{'rfid' if paired else 'fid'}_{tag}"
 
 
 def run_folder(out: Path, name: str, seed: int) -> Path:
@@ -254,7 +397,13 @@ def run_folder(out: Path, name: str, seed: int) -> Path:
 
 
 def study_callbacks(paired: bool, settings: EvalSettings, fid_images: int) -> list[dict[str, Any]]:
-    """The evaluation callbacks every run gets (test only), as ``class_path``/``init_args`` dicts."""
+    """The evaluation callbacks every run gets, as ``class_path``/``init_args`` dicts.
+
+    At test: FID (rFID when paired), precision and recall (unpaired), checkerboard scores, LPIPS (paired). During
+    fit, with ``settings.curve_every``: a second FID on ``curve_images`` validation images every ``curve_every``
+    generator steps and :class:`~gan_upsample.callbacks.Convergence`, which judges that curve at the end of fit;
+    the :class:`~gan_upsample.studies.evaluation.StudyRecorder` (last) keeps every point of it.
+    """
     callbacks: list[dict[str, Any]] = []
     if settings.fid_extractor != "none":
         fid_args: dict[str, Any] = {
@@ -269,8 +418,13 @@ def study_callbacks(paired: bool, settings: EvalSettings, fid_images: int) -> li
             fid_args["cache_dir"] = str(settings.fid_cache_dir)
         if settings.fid_extractor == "randomcnn":
             fid_args["feature_extractor"] = {
-                "class_path": "gan_upsample.studies.evaluation.RandomCNN",
+                "class_path": _EXTRACTORS["randomcnn"],
                 "init_args": {"seed": settings.fid_seed},
+            }
+        elif settings.fid_extractor == "shapesnet":
+            fid_args["feature_extractor"] = {
+                "class_path": _EXTRACTORS["shapesnet"],
+                "init_args": {"weights": settings.shapesnet_weights},
             }
         elif settings.inception_weights:
             fid_args["inception_weights"] = str(settings.inception_weights)
@@ -278,6 +432,27 @@ def study_callbacks(paired: bool, settings: EvalSettings, fid_images: int) -> li
         callbacks.append({"class_path": fid_class, "init_args": fid_args})
         if not paired and fid_images > 3:  # precision and recall (k=3) on the same features and images
             callbacks.append({"class_path": "gan_upsample.callbacks.PrecisionRecall", "init_args": dict(fid_args)})
+        if settings.curve_every:
+            # The curve: the same features on fewer images of the validation split, every curve_every generator
+            # steps during fit (FID's own every_n_steps hook runs in training, not in validation, which stays
+            # off), judged at the end of fit by Convergence.
+            images = int(settings.curve_images or 2)
+            curve_args = {
+                **fid_args,
+                "num_real": images,
+                "num_fake": images,
+                "every_n_steps": int(settings.curve_every),
+                "on_validation": False,
+                "on_test": False,
+                "split": "val",
+            }
+            callbacks.append({"class_path": fid_class, "init_args": curve_args})
+            callbacks.append(
+                {
+                    "class_path": "gan_upsample.callbacks.Convergence",
+                    "init_args": {"monitor": curve_key(paired, settings, images)},
+                }
+            )
     callbacks.append(
         {
             "class_path": "gan_upsample.callbacks.Checkerboard",
@@ -308,6 +483,9 @@ def study_callbacks(paired: bool, settings: EvalSettings, fid_images: int) -> li
             "init_args": {
                 "warmup_batches": settings.warmup_batches,
                 "spectrum_samples": settings.checkerboard_images,
+                "curve": curve_key(paired, settings, int(settings.curve_images or 2))
+                if settings.curve_every and settings.fid_extractor != "none"
+                else None,
             },
         }
     )
@@ -389,6 +567,45 @@ def read_test_metrics(metrics_csv: Path) -> dict[str, float]:
     return values
 
 
+def read_curve(metrics_csv: Path, key: str) -> dict[str, Any] | None:
+    """A run's FID curve during training and the Convergence callback's verdict, from its ``metrics.csv``.
+
+    Returns:
+        ``{"key", "steps" (generator steps), "values", "floor" (the real-vs-real baseline), "converged" (1/0),
+        "improvement" (relative, over the last quarter)}``, or ``None`` when the curve was not logged.
+    """
+    if not metrics_csv.is_file():
+        return None
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    steps, values, floor, verdict = [], [], None, {}
+    g_steps = None  # the module logs generator steps as "step" only on logging batches: keep the last one seen
+    for row in rows:
+        if row.get("train/g_steps") not in (None, ""):
+            g_steps = float(row["train/g_steps"])
+        if row.get(key) not in (None, ""):
+            steps.append(float(row["step"]) if row.get("step") not in (None, "") else g_steps)
+            values.append(float(row[key]))
+        if row.get(f"{key}_real_baseline") not in (None, ""):
+            floor = float(row[f"{key}_real_baseline"])
+        for name, column in (("converged", f"{key}_converged"), ("improvement", f"{key}_last_share_improvement")):
+            if row.get(column) not in (None, ""):
+                verdict[name] = float(row[column])
+    if not values:
+        return None
+    return {"key": key, "steps": steps, "values": values, "floor": floor, **verdict}
+
+
+def _curve_of_run(folder: Path, train: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The curve the recorder kept (every evaluation) with the Convergence verdict from ``metrics.csv``."""
+    logged = read_curve(folder / "metrics.csv", key)
+    recorded = train.get("curve")
+    if not recorded or not recorded.get("values"):
+        return logged
+    verdict = {k: logged[k] for k in ("converged", "improvement") if logged and k in logged}
+    return {**recorded, **verdict}
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON file's content, ``None`` when it is missing or unreadable."""
     try:
@@ -406,11 +623,38 @@ def tail(path: Path, lines: int = 4) -> str:
     return "\n".join("      " + line[:200] for line in text[-lines:])
 
 
-def preflight(config_args: Sequence[str], test_size: bool = False) -> tuple[str | None, int | None]:
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """What :func:`preflight` measured of a run that builds.
+
+    Attributes:
+        test_size: Images of the test split (the default number of FID images).
+        val_size: Images of the validation split (the most the FID curve can use).
+        g_steps: Generator steps the run will train (``None`` when the budget is not in epochs).
+    """
+
+    test_size: int
+    val_size: int
+    g_steps: int | None
+
+
+def _budget(cli: Any) -> int | None:
+    """Generator steps of the fit ``cli`` would run: epochs x training batches / batches per generator step."""
+    trainer, model, datamodule = cli.trainer, cli.model, cli.datamodule
+    if not trainer.max_epochs or trainer.max_epochs < 0:
+        return None
+    batches = len(datamodule.train_dataloader())
+    limit = trainer.limit_train_batches
+    batches = min(batches, limit) if isinstance(limit, int) else int(batches * float(limit))
+    steps = trainer.max_epochs * batches // max(1, int(getattr(model, "d_steps_per_g_step", 1)))
+    return min(steps, trainer.max_steps) if trainer.max_steps and trainer.max_steps > 0 else steps
+
+
+def preflight(config_args: Sequence[str], measure: bool = False) -> tuple[str | None, Probe | None]:
     """Build one combination in this process (parse, instantiate, one batch of fakes), without training.
 
     Returns:
-        ``(error message or None, size of the test split when test_size and the build succeeded)``.
+        ``(error message or None, the sizes and budget when measure and the build succeeded)``.
     """
     from gan_upsample.cli import GanUpsampleCLI
 
@@ -430,10 +674,11 @@ def preflight(config_args: Sequence[str], test_size: bool = False) -> tuple[str 
             )
         model, datamodule = cli.model, cli.datamodule
         model.fakes_for(torch.zeros(2, *datamodule.image_shape), torch.Generator().manual_seed(0))
-        size = None
-        if test_size:
+        probe = None
+        if measure:
+            datamodule.setup("fit")
             datamodule.setup("test")
-            size = len(datamodule.test_set)
+            probe = Probe(len(datamodule.test_set), len(datamodule.val_set), _budget(cli))
     except ArgumentError as error:
         lines = [line for line in str(error).splitlines() if line.strip()]
         return "\n".join(lines[-3:]) or "the configuration did not parse", None
@@ -442,7 +687,7 @@ def preflight(config_args: Sequence[str], test_size: bool = False) -> tuple[str 
     finally:
         for logger, level in zip(quiet, levels):
             logger.setLevel(level)
-    return None, size
+    return None, probe
 
 
 # --------------------------------------------------------------------------------------------- plan and run
@@ -517,9 +762,30 @@ def _fit_process(args: list[str], log: Path) -> int:
 
 
 def run_one(
-    folder: Path, fit_args: list[str], fingerprint: dict[str, Any], name: str, seed: int
+    folder: Path,
+    fit_args: list[str],
+    fingerprint: dict[str, Any],
+    name: str,
+    seed: int,
+    curve: str | None = None,
+    placement: str | None = None,
+    resolved: dict[str, Any] | None = None,
 ) -> tuple[str | None, float]:
-    """Run one fit-and-test process; write ``result.json`` when it finished. Returns (failure or None, seconds)."""
+    """Run one fit-and-test process; write ``result.json`` when it finished, else ``failure.json``.
+
+    Args:
+        folder: The run folder.
+        fit_args: Arguments of :mod:`gan_upsample.studies.fit_and_test`.
+        fingerprint: The run's settings (kept in ``result.json``).
+        name: The row's name (upsampler, with its placement when that is not the default).
+        seed: The seed.
+        curve: Logged name of the FID curve during training (:func:`curve_key`), kept with its verdict.
+        placement: ``rgb``/``conv`` when placements are studied.
+        resolved: Settings decided for this call (the curve's interval and images), kept in ``result.json``.
+
+    Returns:
+        ``(why it failed, or None; seconds)``.
+    """
     t0 = time.perf_counter()
     code = _fit_process(fit_args, folder / LOG)
     seconds = time.perf_counter() - t0
@@ -535,10 +801,17 @@ def run_one(
         if not ok
     ]
     if code != 0 or missing:
-        return (f"exit code {code}" if code != 0 else f"no {', '.join(missing)}"), seconds
+        failure = f"exit code {code}" if code != 0 else f"no {', '.join(missing)}"
+        if "NonFiniteLossError" in tail(folder / LOG, 40):
+            failure += ", non-finite losses"
+        write_atomic(folder / FAILURE, json.dumps({"upsampler": name, "seed": seed, "failure": failure}) + "\n")
+        return failure, seconds
     result = {
         "upsampler": name,
         "seed": seed,
+        "placement": placement,
+        "curve": _curve_of_run(folder, train, curve) if curve else None,
+        "resolved": resolved or {},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "wall_seconds": seconds,
         "settings": fingerprint,

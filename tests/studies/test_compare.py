@@ -70,30 +70,59 @@ def test_study_trains_each_upsampler_then_skips_finished_runs(tmp_path: Path, ca
         "1",
         "--checkerboard_images",
         "32",
+        "--shapesnet_weights",
+        "random",  # the default features on bright shapes (auto) are ShapesNet's; tests never use the shipped ones
+        "--curve_images",
+        "16",
+        "--collapse_recall",  # four generator steps learn nothing: keep every run in the means here
+        "0",
+        "--garbage_precision",
+        "0",
         "--data.init_args.num_train=64",  # passed through to fit: 4 batches of 16
     ]
     assert main(args) == 0
     first = capsys.readouterr().out
     assert first.count("training ...") == 2 and "skipped" not in first
+    # The default curve: about eight points over the budget of 4 generator steps, i.e. every step.
+    assert "FID curve: every 1 generator steps on 16 validation images (budget: 4 generator steps)" in first
 
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["upsampler"] for r in rows] == ["resize_conv", "transposed_conv_k3"]
     for row in rows:
-        keys = ("fid_32_randomcnn", "precision_32_randomcnn", "recall_32_randomcnn", "spectral_excess_db")
-        for key in (*keys, "fid_32_randomcnn_real_baseline", "phase_imbalance", "train_images_per_s", "peak_rss_mb"):
+        keys = ("fid_32_shapesnet", "precision_32_shapesnet", "recall_32_shapesnet", "spectral_excess_db")
+        for key in (*keys, "fid_32_shapesnet_real_baseline", "phase_imbalance", "train_images_per_s", "peak_rss_mb"):
             assert math.isfinite(float(row[key])), (row["upsampler"], key, row[key])
         assert float(row["train_images_per_s"]) > 0 and float(row["peak_rss_mb"]) > 100
         assert float(row["cpu_utilisation"]) > 0
         assert int(float(row["g_steps"])) == 4  # the pass-through option reached fit
+        # The convergence verdict of the FID curve during training, and no failure flag.
+        assert row["converged"] in ("0", "1") and math.isfinite(float(row["curve_improvement"]))
+        assert row["failed"] == "" and int(row["skipped_steps"]) == 0
+    # Validation stayed off during fit, yet the curve was evaluated at every generator step; metrics.csv (written
+    # every log_every_n_steps=2 batches) has some of the points, result.json all four.
+    folder = out / "runs" / "resize_conv" / "seed0"
+    with open(folder / "metrics.csv") as f:
+        logged = [r for r in csv.DictReader(f) if r.get("val/fid_16_shapesnet")]
+    assert len(logged) >= 2
+    curve = json.loads((folder / "result.json").read_text())["curve"]
+    assert curve["key"] == "val/fid_16_shapesnet" and curve["steps"] == [1, 2, 3, 4]
+    assert all(math.isfinite(v) for v in curve["values"]) and curve["floor"] > 0
+    saved = yaml.safe_load((folder / "config.yaml").read_text())
+    assert saved["trainer"]["limit_val_batches"] == 0
     summary = (out / "summary.md").read_text()
-    assert "resize_conv" in summary and "transposed_conv_k3" in summary and "RandomCNN" in summary
+    assert "resize_conv" in summary and "transposed_conv_k3" in summary
+    assert "ShapesNet features (trained on bright shapes; offline, relative only)" in summary
+    assert "random weights: the numbers mean nothing" in summary
     assert "FID, 32 images" in summary and "real vs real" in summary and "recall" in summary
-    for png in ("samples.png", "spectra.png"):
+    assert "| learned / runs | converged (last-quarter FID gain) |" in summary and "| 1/1 | " in summary
+    assert "budget: 4 generator steps" in summary and "every 1 generator steps" in summary
+    for png in ("samples.png", "spectra.png", "curves.png"):
         width, height = Image.open(out / png).size
         assert width > 300 and height > 200
-    # The real statistics (FID's sums, precision/recall's features) were extracted once, reused by the second run.
-    assert len(list((tmp_path / "fid").glob("*.pt"))) == 2
+    # The real statistics (FID's sums, precision/recall's features, the curve's sums) were extracted once, reused
+    # by the second run.
+    assert len(list((tmp_path / "fid").glob("*.pt"))) == 3
 
     results = sorted(out.glob("runs/*/seed0/result.json"))
     assert len(results) == 2
@@ -130,7 +159,8 @@ def test_aggregate_mean_and_sample_sd_over_seeds() -> None:
     assert b["fid_mean"] == 5.0 and math.isnan(b["fid_sd"])
     assert math.isnan(b["x_mean"])  # a diverged run is not hidden
     table = report.markdown_table([a, b], [("fid", "FID", ".2f")])
-    assert "| a | 3 | 4.00 ± 3.61 |" in table and "| b | 1 | 5.00 |" in table
+    # ± is the 95 % t-interval's half-width: t_{0.975, 2} = 4.3027 times sd / sqrt(3).
+    assert "| a | 3/3 | 4.00 ± 8.96 |" in table and "| b | 1/1 | 5.00 |" in table
 
 
 def test_unknown_upsampler_and_missing_base_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
