@@ -514,22 +514,33 @@ class FID(pl.Callback):
         metric.reset()
         return value
 
-    def _run(self, trainer: pl.Trainer, pl_module: AdversarialModule, stage: str) -> None:
+    def _run(self, trainer: pl.Trainer, pl_module: AdversarialModule, stage: str, in_training: bool = False) -> None:
         datamodule = trainer.datamodule
         if datamodule is None:
             raise RuntimeError(f"{type(self).__name__} needs the Trainer's datamodule for the real images")
         values = self.evaluate(pl_module, datamodule, pl_module.device, trainer.global_rank, trainer.world_size)
         baseline = self.real_baseline_values(datamodule, pl_module.device, trainer.global_rank)
         tag = self.protocol(datamodule).tag
+        logged: dict[str, float] = {}
         for key, value in values.items():
             name = self._key(stage, tag, key)
-            pl_module.log(name, value, sync_dist=False)
+            logged[name] = value
             line = f"{name} = {value:.6g}"
             if key in baseline:
-                pl_module.log(f"{name}_real_baseline", baseline[key], sync_dist=False)
+                logged[f"{name}_real_baseline"] = baseline[key]
                 line += f" (real-vs-real baseline {baseline[key]:.6g}: two halves of the {self.num_real} real images)"
             if stage == "test":
                 rank_zero_info(line)
+        if in_training:
+            # ``self.log`` in a training hook is written only on ``log_every_n_steps`` batches, which would drop
+            # most points of the curve: write them to the loggers now (rank 0; the value is the same on every
+            # rank) and leave them in callback_metrics for Convergence, ModelCheckpoint and the progress bar.
+            for logger in trainer.loggers:
+                logger.log_metrics(logged, step=trainer.global_step)
+            trainer.callback_metrics.update({k: torch.tensor(v) for k, v in logged.items()})
+        else:
+            for name, value in logged.items():
+                pl_module.log(name, value, sync_dist=False)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.on_validation and not trainer.sanity_checking:
@@ -545,7 +556,7 @@ class FID(pl.Callback):
         step = int(pl_module.counters.g_steps)  # type: ignore[union-attr]
         if step > 0 and step % self.every_n_steps == 0 and step != self._last_step:
             self._last_step = step
-            self._run(trainer, pl_module, "val")
+            self._run(trainer, pl_module, "val", in_training=True)
 
 
 class _RealFeatures(FID):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import urllib.error
 from pathlib import Path
 
@@ -292,12 +293,14 @@ def test_callback_in_lightning_fit_and_validate(tmp_path: Path) -> None:
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        log_every_n_steps=1,
+        log_every_n_steps=3,  # not a divisor of the evaluation steps: the curve must not depend on it
         callbacks=[fid, kid, ckpt],
     )
     trainer.fit(module, dm)
     key = "val/fid_32_sequential"
-    assert key in trainer.logged_metrics  # from the every_n_steps evaluation during fit
+    assert key in trainer.callback_metrics  # from the every_n_steps evaluation during fit
+    rows = list(csv.DictReader((Path(trainer.logger.log_dir) / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows if r.get(key)] == [2, 4]  # every point of the curve is written
     assert fid.real_images_extracted == 32  # later evaluations used the cached statistics
     trainer.logged_metrics.clear()
     trainer.validate(module, dm)
