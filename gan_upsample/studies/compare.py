@@ -70,8 +70,10 @@ them from the finished runs without training, or from ``results.csv`` alone wher
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import json
+import queue
 import shutil
 import sys
 import time
@@ -96,6 +98,7 @@ from gan_upsample.studies.runner import (
     curve_key,
     fit_arguments,
     is_paired,
+    job_environment,
     load_yaml,
     plan_runs,
     preflight,
@@ -185,6 +188,13 @@ def build_parser(prog: str = "compare_upsamplers.py") -> argparse.ArgumentParser
     p.add_argument("--validate", action="store_true", help="keep the base's validation during fit")
     p.add_argument("--wandb", action="store_true", help="also log to W&B, runs grouped by study name")
     p.add_argument("--wandb_project", default="gan_upsample", help="W&B project (with --wandb)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at the same time (default 1); each gets an equal share of the CPU threads and, with "
+        "several GPUs, one GPU round-robin. Images/s are then measured on a shared machine",
+    )
     p.add_argument("--report_only", action="store_true", help="rebuild tables and figures; train nothing")
     return p
 
@@ -229,6 +239,8 @@ def _check_arguments(args: argparse.Namespace, extra: list[str]) -> None:
         raise StudyError(f"base config {args.base} does not exist")
     if args.curve_every is not None and args.curve_every < 0:
         raise StudyError(f"--curve_every must be >= 0 generator steps, got {args.curve_every}")
+    if args.jobs < 1:
+        raise StudyError(f"--jobs must be at least 1, got {args.jobs}")
     if args.curve_images is not None and args.curve_images < 2:
         raise StudyError(f"--curve_images must be at least 2, got {args.curve_images}")
 
@@ -369,15 +381,18 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
     )
     started = time.perf_counter()
     project = args.wandb_project if args.wandb else None
+    todo = []
     for i, (name, seed, action) in enumerate(plan, 1):
         folder = run_folder(out, name, seed)
         prefix = f"[{i}/{len(plan)}] {name} seed {seed}:"
         if action == "skip":
             print(f"{prefix} skipped (finished earlier: {folder / RESULT})", flush=True)
-            continue
-        if (name, seed) in failures:
+        elif (name, seed) in failures:
             print(f"{prefix} FAILED ({failures[(name, seed)]})", flush=True)
-            continue
+        else:
+            todo.append((prefix, name, seed, action, folder))
+
+    def train(prefix: str, name: str, seed: int, action: str, folder: Path, slot: int) -> None:
         if action == "train" and folder.exists():
             shutil.rmtree(folder)  # an unfinished run without a usable checkpoint starts again
         spec = run_overrides(base_cfg, paired, name, seed, out, run_settings, fid_images or 2, args.max_epochs, project)
@@ -387,7 +402,11 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
         fit_args = fit_arguments(base, variant[name].args, folder / OVERRIDES, extra)
         if action == "resume":
             fit_args.append(f"--ckpt_path={folder / 'checkpoints' / 'last.ckpt'}")
-        print(f"{prefix} {'resuming from last.ckpt' if action == 'resume' else 'training'} ...", end=" ", flush=True)
+        what = "resuming from last.ckpt" if action == "resume" else "training"
+        if args.jobs == 1:
+            print(f"{prefix} {what} ...", end=" ", flush=True)
+        else:
+            print(f"{prefix} {what} (job {slot + 1} of {args.jobs}) ...", flush=True)
         curve = curve_key(paired, run_settings, run_settings.curve_images or 2) if run_settings.curve_every else None
         failure, seconds = run_one(
             folder,
@@ -398,13 +417,37 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
             curve,
             variant[name].placement,
             {"curve_every": run_settings.curve_every or None, "curve_images": run_settings.curve_images},
+            job_environment(slot, args.jobs),
         )
+        done = "" if args.jobs == 1 else f"{prefix} "
         if failure:
             failures[(name, seed)] = failure
-            print(f"FAILED after {seconds:.0f} s ({failure}); log: {folder / LOG}\n{tail(folder / LOG)}", flush=True)
-            continue
+            print(
+                f"{done}FAILED after {seconds:.0f} s ({failure}); log: {folder / LOG}\n{tail(folder / LOG)}", flush=True
+            )
+            return
         speed = (read_json(folder / "train_record.json") or {}).get("train_images_per_s")
-        print(f"done in {seconds:.0f} s ({speed or float('nan'):.0f} train images/s)", flush=True)
+        print(f"{done}done in {seconds:.0f} s ({speed or float('nan'):.0f} train images/s)", flush=True)
+
+    if args.jobs == 1:
+        for task in todo:
+            train(*task, slot=0)
+    else:
+        # Each job is a process of its own; the threads only wait for them. A free slot takes the next run.
+        slots = queue.SimpleQueue()
+        for slot in range(args.jobs):
+            slots.put(slot)
+
+        def in_slot(task: tuple[str, str, int, str, Path]) -> None:
+            slot = slots.get()
+            try:
+                train(*task, slot=slot)
+            finally:
+                slots.put(slot)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            for future in [pool.submit(in_slot, task) for task in todo]:
+                future.result()
 
     rows = load_results(out, combos, placements={v.name: v.placement for v in rows_of})
     elapsed = time.perf_counter() - started

@@ -735,8 +735,29 @@ def plan_runs(
     return plan
 
 
-def _fit_process(args: list[str], log: Path) -> int:
-    env = dict(os.environ)
+def job_environment(slot: int, jobs: int, cpus: int | None = None, gpus: int | None = None) -> dict[str, str]:
+    """Environment variables of the run in job slot ``slot`` of ``jobs`` parallel ones (empty for one job).
+
+    Each job gets an equal share of the CPU threads (``OMP_NUM_THREADS``, unless already set) and, with several
+    GPUs, one of them round-robin (``CUDA_VISIBLE_DEVICES``, unless already set).
+    """
+    if jobs <= 1:
+        return {}
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    env = {}
+    if "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = str(max(1, cpus // jobs))
+    if gpus is None:
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus > 1 and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = str(slot % gpus)
+    return env
+
+
+def _fit_process(args: list[str], log: Path, extra_env: dict[str, str] | None = None) -> int:
+    env = dict(os.environ) | (extra_env or {})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("MPLBACKEND", "Agg")
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -770,6 +791,7 @@ def run_one(
     curve: str | None = None,
     placement: str | None = None,
     resolved: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[str | None, float]:
     """Run one fit-and-test process; write ``result.json`` when it finished, else ``failure.json``.
 
@@ -782,12 +804,13 @@ def run_one(
         curve: Logged name of the FID curve during training (:func:`curve_key`), kept with its verdict.
         placement: ``rgb``/``conv`` when placements are studied.
         resolved: Settings decided for this call (the curve's interval and images), kept in ``result.json``.
+        env: Extra environment variables of the process (:func:`job_environment`).
 
     Returns:
         ``(why it failed, or None; seconds)``.
     """
     t0 = time.perf_counter()
-    code = _fit_process(fit_args, folder / LOG)
+    code = _fit_process(fit_args, folder / LOG, env)
     seconds = time.perf_counter() - t0
     metrics = read_test_metrics(folder / "metrics.csv")
     train = read_json(folder / TRAIN_RECORD)

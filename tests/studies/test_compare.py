@@ -24,6 +24,7 @@ from gan_upsample.studies.runner import (
     EvalSettings,
     StudyError,
     differing_settings,
+    job_environment,
     plan_runs,
     preflight,
     read_grid,
@@ -336,3 +337,25 @@ def test_zoom_window_finds_a_checkerboard_patch() -> None:
     images[1, :, 9:13, 2:6] += checker.to(torch.uint8)
     k, y, x = best_window(nyquist_energy(images, 4))
     assert k == 1 and abs(y - 9) <= 1 and abs(x - 2) <= 1  # on the patch (its border also responds)
+
+
+def test_job_environment_shares_threads_and_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert job_environment(0, 1, cpus=16, gpus=4) == {}
+    assert job_environment(0, 2, cpus=16, gpus=0) == {"OMP_NUM_THREADS": "8"}
+    assert job_environment(5, 4, cpus=2, gpus=4) == {"OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "1"}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # what the user set wins
+    assert job_environment(1, 2, cpus=16, gpus=1) == {}
+
+
+def test_parallel_jobs_train_every_run_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--jobs 2``: two runs at a time, each in its own slot, both finished and in the report."""
+    out = tmp_path / "study"
+    args = ["--base", str(tiny_base(tmp_path)), "--upsamplers", "resize_conv", "--seeds", "0", "1", "--out", str(out)]
+    args += ["--fid_extractor", "none", "--warmup_batches", "1", "--checkerboard_images", "16", "--jobs", "2"]
+    assert main([*args, "--data.init_args.num_train=32"]) == 0
+    printed = capsys.readouterr().out
+    assert "(job 1 of 2)" in printed and "(job 2 of 2)" in printed and printed.count("done in") == 2
+    assert sorted(p.parent.name for p in out.glob("runs/resize_conv/*/result.json")) == ["seed0", "seed1"]
+    assert main([*args, "--jobs", "0"]) == 2
