@@ -126,6 +126,7 @@ def _state_digest(module: nn.Module) -> str:
 # Data module attributes that do not change which images the split holds.
 _NOT_IDENTITY = {
     "batch_size",
+    "cache",
     "num_workers",
     "pin_memory",
     "persistent_workers",

@@ -204,6 +204,10 @@ class BrightShapesDataModule(ImageDataModule):
         num_val: Number of validation (and test) images.
         min_shapes: Fewest shapes per image.
         max_shapes: Most shapes per image.
+        cache: Render every image once, when the data set is built, and keep the tensors in memory
+            (``channels * image_size**2 * 4`` bytes an image: 12 KiB at 32 px RGB, 48 MiB for 4,096 images)
+            instead of drawing each image again every epoch (about 0.3 ms an image on one core, a sixth of a
+            quickstart training step). The images are the same either way.
         **kwargs: Common arguments of :class:`ImageDataModule` (``image_size``, ``channels``, ``batch_size``,
             ``num_workers``, ``seed``, ``pin_memory``).
     """
@@ -214,6 +218,7 @@ class BrightShapesDataModule(ImageDataModule):
         num_val: int = 1_000,
         min_shapes: int = 1,
         max_shapes: int = 4,
+        cache: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -221,6 +226,7 @@ class BrightShapesDataModule(ImageDataModule):
         self.num_val = num_val
         self.min_shapes = min_shapes
         self.max_shapes = max_shapes
+        self.cache = cache
 
     def _shapes(self, num_samples: int, start_index: int) -> BrightShapes:
         return BrightShapes(
@@ -234,10 +240,26 @@ class BrightShapesDataModule(ImageDataModule):
         )
 
     def _make_train_set(self) -> Dataset[torch.Tensor]:
-        return self._shapes(self.num_train, 0)
+        return self._cached(self._shapes(self.num_train, 0))
 
     def _make_val_set(self) -> Dataset[torch.Tensor]:
-        return self._shapes(self.num_val, VAL_START_INDEX)
+        return self._cached(self._shapes(self.num_val, VAL_START_INDEX))
+
+    def _cached(self, shapes: BrightShapes) -> Dataset[torch.Tensor]:
+        return InMemory(torch.stack([shapes[i] for i in range(len(shapes))])) if self.cache and len(shapes) else shapes
+
+
+class InMemory(Dataset[torch.Tensor]):
+    """Images held in one ``(N, C, H, W)`` tensor; item ``i`` is ``images[i]``."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
 
 
 class NaturalCropsDataModule(ImageDataModule):

@@ -27,7 +27,7 @@ from gan_upsample.data import (
     NaturalCropsDataModule,
     STL10DataModule,
 )
-from gan_upsample.data.datamodules import VAL_START_INDEX, held_out_split
+from gan_upsample.data.datamodules import VAL_START_INDEX, InMemory, held_out_split
 from gan_upsample.errors import ConfigError
 
 
@@ -51,6 +51,19 @@ def test_bright_shapes_datamodule() -> None:
     torch.testing.assert_close(val[0][0], expected)
     dm.setup("test")
     torch.testing.assert_close(next(iter(dm.test_dataloader())), val[0])
+
+
+def test_bright_shapes_cache_holds_the_same_images() -> None:
+    """``cache`` (default) renders once into memory; the images equal the uncached, drawn-per-access ones."""
+    cached = BrightShapesDataModule(num_train=12, num_val=4, image_size=8, batch_size=4, seed=2)
+    drawn = BrightShapesDataModule(num_train=12, num_val=4, image_size=8, batch_size=4, seed=2, cache=False)
+    for dm in (cached, drawn):
+        dm.setup("fit")
+    assert isinstance(cached.train_set, InMemory) and isinstance(drawn.train_set, BrightShapes)
+    for a, b in ((cached.train_set, drawn.train_set), (cached.val_set, drawn.val_set)):
+        assert len(a) == len(b)
+        for i in range(len(a)):
+            torch.testing.assert_close(a[i], b[i], rtol=0, atol=0)
 
 
 def test_bright_shapes_train_is_shuffled() -> None:
