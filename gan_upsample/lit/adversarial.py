@@ -70,6 +70,10 @@ class Counters:
     consecutive_skipped: int = 0
 
 
+#: Modes ``torch.compile`` accepts (``compile_mode``).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 def dcgan_adam(params: Any) -> torch.optim.Optimizer:
     """Adam with DCGAN's settings: learning rate 2e-4, betas (0.5, 0.999) (Radford et al. 2016)."""
     return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
@@ -106,6 +110,14 @@ class AdversarialModule(pl.LightningModule):
         channels_last: Train in the NHWC memory format (``torch.channels_last``): faster convolutions on
             GPUs with tensor cores, above all with bf16/fp16. The module's 4-d weights are converted when
             fitting starts; activations follow the weights' format.
+        compile: Run the generator and the discriminator through ``torch.compile`` when fitting starts
+            (``nn.Module.compile``: in place, so state-dict keys, checkpoints, the EMA copy, DDP and the
+            evaluation callbacks are unchanged; a checkpoint loads with or without it). The first steps are
+            slow while the graphs are built (again when eval mode, ``no_grad`` or a new batch size is first
+            seen). The EMA copy is not compiled. Needs a working compiler backend (Linux or macOS; inductor
+            compiles C++ on a CPU and Triton kernels on a GPU).
+        compile_mode: ``torch.compile`` mode: ``None`` (PyTorch's default), ``"default"``, ``"reduce-overhead"``
+            (CUDA graphs), ``"max-autotune"`` or ``"max-autotune-no-cudagraphs"``; ignored unless ``compile``.
     """
 
     #: True when :meth:`fakes_for` returns targets (paired tasks: LPIPS, PSNR, ... need them).
@@ -128,6 +140,8 @@ class AdversarialModule(pl.LightningModule):
         seed: int = 0,
         channels_last: bool = False,
         augment: nn.Module | None = None,
+        compile: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -142,6 +156,10 @@ class AdversarialModule(pl.LightningModule):
             raise ConfigError(f"{name}: r1_gamma must be >= 0, got {r1_gamma}")
         if adv_weight < 0:
             raise ConfigError(f"{name}: the adversarial weight must be >= 0, got {adv_weight}")
+        if compile_mode is not None and compile_mode not in COMPILE_MODES:
+            raise ConfigError(
+                f"{name}: compile_mode must be null or one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}"
+            )
         if loss is not None and not isinstance(loss, AdversarialLoss):
             raise ConfigError(
                 f"{name}: loss must be an AdversarialLoss (NonSaturating, Hinge or LeastSquares), got {loss!r}"
@@ -161,6 +179,10 @@ class AdversarialModule(pl.LightningModule):
         self.seed = seed
         self.channels_last = channels_last
         self.augment = augment
+        # Not ``self.compile``: that would hide nn.Module.compile.
+        self.compile_networks = compile
+        self.compile_mode = compile_mode
+        self._networks_compiled = False
         self.counters = Counters()
         self.generator_ema: AveragedModel | None = None
         if ema_decay is not None:
@@ -177,6 +199,21 @@ class AdversarialModule(pl.LightningModule):
     def setup(self, stage: str) -> None:
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
+        if self.compile_networks and stage == "fit":
+            self._compile()
+
+    def _compile(self) -> None:
+        """Compile G's and D's forward in place (once), before Lightning wraps the module (DDP) and moves it.
+
+        ``nn.Module.compile`` keeps the module objects and their parameters: no ``_orig_mod.`` wrapper, so the
+        state dict, the optimisers' parameters and the EMA's ``update_parameters`` see the same tensors.
+        """
+        if self._networks_compiled:
+            return
+        for net in (self.generator, self.discriminator):
+            if net is not None:
+                net.compile(mode=self.compile_mode)
+        self._networks_compiled = True
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         optimizers = [self.optimizer_g(self.generator.parameters())]
