@@ -414,7 +414,8 @@ def throughput(plan: Plan, report: Report, compile_on_cpu: bool, names: list[str
         + (f" shrunk with {plan.overrides}" if plan.overrides else "")
         + f": G {n_g:.2f} M parameters ({g0.image_size} px), D {n_d:.2f} M; batch {plan.batch}; random images in "
         f"memory; {plan.warmup} warm-up steps, then the median of {plan.chunks} chunks of {plan.chunk_steps} steps "
-        "(device synchronised at chunk boundaries).",
+        f"(device synchronised at chunk boundaries); medians over {plan.rounds} round(s) of the three sides in "
+        "alternating order (the compile setting: one round), ratios taken per round.",
         "",
         "| setting | plain loop (img/s) | plain + 2 host syncs/step (img/s) | GANModule + Trainer (img/s) "
         "| ours / plain | sync cost (plain+syncs / plain) | peak MiB plain / ours |",
