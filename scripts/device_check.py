@@ -254,6 +254,7 @@ def run_plain(
     if setting.channels_last:
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     if setting.compile:
+        fresh_compiler()
         g.compile()
         d.compile()
     g.train()
@@ -305,6 +306,8 @@ def run_lightning(g: nn.Module, d: nn.Module, plan: Plan, setting: Setting) -> t
             self.clock.at_batch(batch_idx)
 
     module = GANModule(g, d, channels_last=setting.channels_last, compile=setting.compile)
+    if setting.compile:
+        fresh_compiler()
     timer = Clock()
     reset_memory(plan.device)
     with tempfile.TemporaryDirectory() as root:
@@ -323,6 +326,27 @@ def run_lightning(g: nn.Module, d: nn.Module, plan: Plan, setting: Setting) -> t
             callbacks=[timer],
         ).fit(module, train_dataloaders=make_loader(plan, g.image_size, timer.clock.batches))
     return timer.clock.images_per_second(), peak_memory(plan.device)
+
+
+def fresh_compiler() -> None:
+    """Forget compiled code and statistics: each side compiles afresh (inductor's on-disk cache still helps)."""
+    torch._dynamo.reset()
+    with contextlib.suppress(Exception):
+        from torch._dynamo.utils import counters
+
+        counters.clear()
+
+
+def dynamo_stats() -> str:
+    """Graphs compiled and graph breaks since the last ``torch._dynamo.reset()`` (private counters: best effort)."""
+    try:
+        from torch._dynamo.utils import counters
+
+        graphs = counters["stats"].get("unique_graphs", "?")
+        breaks = sum(counters["graph_break"].values())
+        return f"{graphs} graphs compiled, {breaks} graph breaks"
+    except Exception as err:  # noqa: BLE001
+        return f"no compile statistics ({type(err).__name__})"
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -450,6 +474,8 @@ def throughput(plan: Plan, report: Report, compile_on_cpu: bool, names: list[str
                         ips, mib = run_plain(g, d, latent_dim, plan, setting, host_syncs=side == "synced")
                     per[side].append(ips)
                     mem[side] = mib
+                    if setting.compile:
+                        notes.append(f"{setting.name}, {side}: {dynamo_stats()}.")
         except Exception as err:  # noqa: BLE001
             report.failed.append(f"throughput {setting.name}")
             notes.append(f"{setting.name}: **FAILED** `{type(err).__name__}: {err}`")
