@@ -95,28 +95,24 @@ def peak_cuda_bytes(module: nn.Module, x: torch.Tensor) -> int:
     return torch.cuda.max_memory_allocated() - base
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--channels", type=int, default=64)
-    parser.add_argument("--size", type=int, default=32, help="input side; the output is twice that")
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
+def measure(
+    batch: int, channels: int, size: int, repeats: int, warmup: int, device: torch.device
+) -> list[dict[str, float | str]]:
+    """One row per method: median forward+backward seconds, memory bytes and their ratios to TransposedConv k4.
 
-    device = torch.device(args.device)
+    Also used by ``scripts/device_check.py``.
+    """
     torch.manual_seed(0)
-    c, s = args.channels, args.size
+    c, s = channels, size
     mods = {name: make().to(device) for name, make in methods(c, c).items()}
-    x = torch.randn(args.batch, c, s, s, device=device, requires_grad=True)
+    x = torch.randn(batch, c, s, s, device=device, requires_grad=True)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
-    for _ in range(args.warmup):
+    for _ in range(warmup):
         for m in mods.values():
             step(m, x)
     times: dict[str, list[float]] = {name: [] for name in mods}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, m in mods.items():
             sync()
             t0 = time.perf_counter()
@@ -130,6 +126,37 @@ def main() -> None:
     base = "TransposedConv k4"
     t_base = statistics.median(times[base])
     macs_base = mods[base].macs(s, s)
+    rows: list[dict[str, float | str]] = []
+    for name, m in mods.items():
+        t = statistics.median(times[name])
+        flop_ratio = m.macs(s, s) / macs_base
+        rows.append(
+            {
+                "method": name,
+                "seconds": t,
+                "time_ratio": t / t_base,
+                "flop_ratio": flop_ratio,
+                "time_per_flop_ratio": t / t_base / flop_ratio if flop_ratio > 0 else float("nan"),
+                "memory_bytes": memory[name],
+                "memory_ratio": memory[name] / memory[base],
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--channels", type=int, default=64)
+    parser.add_argument("--size", type=int, default=32, help="input side; the output is twice that")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    c, s = args.channels, args.size
+    rows = measure(args.batch, c, s, args.repeats, args.warmup, device)
     mem_label = "peak CUDA memory" if device.type == "cuda" else "saved-for-backward"
     print(
         f"batch {args.batch}, {c} -> {c} channels, {s}x{s} -> {2 * s}x{2 * s}, {device.type}, "
@@ -137,15 +164,12 @@ def main() -> None:
     )
     print(f"| method | time (ms) | time ratio | FLOP ratio | time / FLOP ratio | {mem_label} (MB) | memory ratio |")
     print("|---|---|---|---|---|---|---|")
-    for name, m in mods.items():
-        t = statistics.median(times[name])
-        flop_ratio = m.macs(s, s) / macs_base
-        time_ratio = t / t_base
-        over = time_ratio / flop_ratio if flop_ratio > 0 else float("nan")
-        flag = " (over 1.5x)" if flop_ratio > 0 and over > 1.5 else ""
+    for r in rows:
+        over = r["time_per_flop_ratio"]
+        flag = " (over 1.5x)" if r["flop_ratio"] > 0 and over > 1.5 else ""
         print(
-            f"| {name} | {1e3 * t:.2f} | {time_ratio:.2f} | {flop_ratio:.2f} | {over:.2f}{flag} "
-            f"| {memory[name] / 2**20:.1f} | {memory[name] / memory[base]:.2f} |"
+            f"| {r['method']} | {1e3 * r['seconds']:.2f} | {r['time_ratio']:.2f} | {r['flop_ratio']:.2f} | "
+            f"{over:.2f}{flag} | {r['memory_bytes'] / 2**20:.1f} | {r['memory_ratio']:.2f} |"
         )
 
 

@@ -57,6 +57,28 @@ class NonFiniteLossError(TrainingError):
     """Raised when too many consecutive steps had non-finite losses."""
 
 
+@dataclass(frozen=True)
+class _PendingCheck:
+    """A finite check on its way to the host: the local losses, the reduced ``[flag, *values]``, its event."""
+
+    local: Tensor
+    host: Tensor
+    event: torch.cuda.Event | None
+
+    def _wait(self) -> list[float]:
+        if self.event is not None:
+            self.event.synchronize()
+        return self.host.tolist()
+
+    def host_flag(self) -> float:
+        """Mean over processes of "a loss is non-finite here" (> 0: some process saw one)."""
+        return self._wait()[0]
+
+    def host_values(self) -> list[float]:
+        """The ``values`` of :meth:`AdversarialModule._start_check`, averaged over processes."""
+        return self._wait()[1:]
+
+
 @dataclass
 class Counters:
     """Training progress in the units that matter for a GAN; checkpointed."""
@@ -68,6 +90,10 @@ class Counters:
     d_frozen_steps: int = 0
     skipped_steps: int = 0
     consecutive_skipped: int = 0
+
+
+#: Modes ``torch.compile`` accepts (``compile_mode``).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def dcgan_adam(params: Any) -> torch.optim.Optimizer:
@@ -106,6 +132,14 @@ class AdversarialModule(pl.LightningModule):
         channels_last: Train in the NHWC memory format (``torch.channels_last``): faster convolutions on
             GPUs with tensor cores, above all with bf16/fp16. The module's 4-d weights are converted when
             fitting starts; activations follow the weights' format.
+        compile: Run the generator and the discriminator through ``torch.compile`` when fitting starts
+            (``nn.Module.compile``: in place, so state-dict keys, checkpoints, the EMA copy, DDP and the
+            evaluation callbacks are unchanged; a checkpoint loads with or without it). The first steps are
+            slow while the graphs are built (again when eval mode, ``no_grad`` or a new batch size is first
+            seen). The EMA copy is not compiled. Needs a working compiler backend (Linux or macOS; inductor
+            compiles C++ on a CPU and Triton kernels on a GPU).
+        compile_mode: ``torch.compile`` mode: ``None`` (PyTorch's default), ``"default"``, ``"reduce-overhead"``
+            (CUDA graphs), ``"max-autotune"`` or ``"max-autotune-no-cudagraphs"``; ignored unless ``compile``.
     """
 
     #: True when :meth:`fakes_for` returns targets (paired tasks: LPIPS, PSNR, ... need them).
@@ -128,6 +162,8 @@ class AdversarialModule(pl.LightningModule):
         seed: int = 0,
         channels_last: bool = False,
         augment: nn.Module | None = None,
+        compile: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -142,6 +178,10 @@ class AdversarialModule(pl.LightningModule):
             raise ConfigError(f"{name}: r1_gamma must be >= 0, got {r1_gamma}")
         if adv_weight < 0:
             raise ConfigError(f"{name}: the adversarial weight must be >= 0, got {adv_weight}")
+        if compile_mode is not None and compile_mode not in COMPILE_MODES:
+            raise ConfigError(
+                f"{name}: compile_mode must be null or one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}"
+            )
         if loss is not None and not isinstance(loss, AdversarialLoss):
             raise ConfigError(
                 f"{name}: loss must be an AdversarialLoss (NonSaturating, Hinge or LeastSquares), got {loss!r}"
@@ -161,6 +201,10 @@ class AdversarialModule(pl.LightningModule):
         self.seed = seed
         self.channels_last = channels_last
         self.augment = augment
+        # Not ``self.compile``: that would hide nn.Module.compile.
+        self.compile_networks = compile
+        self.compile_mode = compile_mode
+        self._networks_compiled = False
         self.counters = Counters()
         self.generator_ema: AveragedModel | None = None
         if ema_decay is not None:
@@ -177,6 +221,21 @@ class AdversarialModule(pl.LightningModule):
     def setup(self, stage: str) -> None:
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
+        if self.compile_networks and stage == "fit":
+            self._compile()
+
+    def _compile(self) -> None:
+        """Compile G's and D's forward in place (once), before Lightning wraps the module (DDP) and moves it.
+
+        ``nn.Module.compile`` keeps the module objects and their parameters: no ``_orig_mod.`` wrapper, so the
+        state dict, the optimisers' parameters and the EMA's ``update_parameters`` see the same tensors.
+        """
+        if self._networks_compiled:
+            return
+        for net in (self.generator, self.discriminator):
+            if net is not None:
+                net.compile(mode=self.compile_mode)
+        self._networks_compiled = True
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         optimizers = [self.optimizer_g(self.generator.parameters())]
@@ -309,9 +368,20 @@ class AdversarialModule(pl.LightningModule):
             r1 = r1_penalty(real_logits, real)
             d_total = d_loss + 0.5 * self.r1_gamma * r1
             logs["train/r1"] = r1.detach()
-        if self._all_finite(d_total):
+        if self.freezer is None:
+            # Speculative backward: it is queued on the device while the finite check's result travels to the host.
+            check = self._start_check(d_total)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_total)
+            if self._finish_check(check):
+                opt_d.step()
+                self.counters.d_steps += 1
+        else:
+            # D is often frozen here: one host read (finite flag and the freezing losses together), then the
+            # backward only when D will be updated.
             adv_estimate = self.loss.generator_loss(fake_logits.detach())
-            if not self._freeze_discriminator(d_loss, adv_estimate):
+            check = self._start_check(d_total, values=(d_loss, adv_estimate))
+            if self._finish_check(check) and not self._freeze_from(*check.host_values()):
                 opt_d.zero_grad(set_to_none=True)
                 self.manual_backward(d_total)
                 opt_d.step()
@@ -337,10 +407,15 @@ class AdversarialModule(pl.LightningModule):
         return total, parts
 
     def _generator_step(self, opt_g: Any, g_loss: Tensor) -> None:
-        """Finite check, backward and update of G, then the EMA."""
-        if self._all_finite(g_loss):
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
+        """Finite check, backward and update of G, then the EMA.
+
+        The backward is queued before the host waits for the finite check (a skipped step's gradients are
+        discarded by the next ``zero_grad``), so the device keeps working through the check's round trip.
+        """
+        check = self._start_check(g_loss)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        if self._finish_check(check):
             opt_g.step()
             self.counters.g_steps += 1
             if self.generator_ema is not None:
@@ -367,8 +442,30 @@ class AdversarialModule(pl.LightningModule):
 
     def _all_finite(self, *losses: torch.Tensor) -> bool:
         """True if every loss is finite on every process; counts and limits the skipped steps."""
-        local = torch.stack([loss.detach().float() for loss in losses])
-        bad = float(self._reduce_mean((~torch.isfinite(local)).any().float().reshape(1)).item()) > 0
+        return self._finish_check(self._start_check(*losses))
+
+    def _start_check(self, *losses: torch.Tensor, values: Sequence[torch.Tensor] = ()) -> _PendingCheck:
+        """Start the finite check of ``losses`` (and the mean of ``values``) over processes without waiting for it.
+
+        One all-reduce of ``[non-finite flag, *values]``; on a CUDA device the result is copied to pinned host
+        memory behind an event, so the host waits (in :meth:`_finish_check`) only for the work queued before
+        this call, not for what is queued after it. Elsewhere the result is read at once.
+        """
+        local = torch.stack([loss.detach().float().reshape(()) for loss in losses])
+        flag = (~torch.isfinite(local)).any().float().reshape(1)
+        reduced = self._reduce_mean(torch.cat([flag, *(v.detach().float().reshape(1) for v in values)]))
+        if reduced.device.type != "cuda":
+            return _PendingCheck(local, reduced, None)
+        host = torch.empty(reduced.shape, dtype=reduced.dtype, pin_memory=True)
+        host.copy_(reduced, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        return _PendingCheck(local, host, event)
+
+    def _finish_check(self, check: _PendingCheck) -> bool:
+        """Wait for a check started by :meth:`_start_check`; count the skipped steps and stop after too many."""
+        bad = check.host_flag() > 0
+        local = check.local
         if not bad:
             self.counters.consecutive_skipped = 0
             return True
@@ -387,7 +484,12 @@ class AdversarialModule(pl.LightningModule):
         if self.freezer is None:
             return False
         reduced = self._reduce_mean(torch.stack([d_loss.detach().float(), adv_loss.detach().float()]))
-        frozen = self.freezer.update(*reduced.tolist())
+        return self._freeze_from(*reduced.tolist())
+
+    def _freeze_from(self, d_loss: float, adv_loss: float) -> bool:
+        """The freezing rule on losses already averaged over processes; counts the frozen steps."""
+        assert self.freezer is not None
+        frozen = self.freezer.update(d_loss, adv_loss)
         self.counters.d_frozen_steps += int(frozen)
         return frozen
 

@@ -56,7 +56,8 @@ class DeePSiMModule(AdversarialModule):
         val_grid_size: Validation images shown in the input / output / target grid.
         **kwargs: Further options of :class:`~gan_upsample.lit.adversarial.AdversarialModule`: ``loss``
             (``NonSaturating``, the paper's, by default; ``Hinge``, ``LeastSquares``), ``r1_gamma``,
-            ``d_steps_per_g_step``, ``ema_decay``, ``max_nonfinite_steps``, ``seed``, ``channels_last``.
+            ``d_steps_per_g_step``, ``ema_decay``, ``max_nonfinite_steps``, ``seed``, ``channels_last``,
+            ``compile`` and ``compile_mode`` (``torch.compile`` of G and D; the comparator stays eager).
     """
 
     paired = True

@@ -28,7 +28,8 @@ class GANModule(AdversarialModule):
             (``NonSaturating`` by default, ``Hinge``, ``LeastSquares``), ``terms``, ``optimizer_g`` /
             ``optimizer_d`` (Adam, lr 2e-4, betas (0.5, 0.999)), ``r1_gamma``, ``d_steps_per_g_step``,
             ``freeze_threshold`` (``None``: never freeze, DCGAN's default), ``ema_decay``, ``max_nonfinite_steps``,
-            ``seed`` (of the latents, offset by the process rank), ``channels_last``.
+            ``seed`` (of the latents, offset by the process rank), ``channels_last``, ``compile`` and
+            ``compile_mode`` (``torch.compile`` of G and D).
     """
 
     paired = False
