@@ -229,10 +229,9 @@ def draw_curves(path: Path, curves: dict[str, list[tuple[int, dict[str, Any], bo
         Line2D([], [], color="C0", lw=2.4, label="mean of the seeds that learned"),
         Line2D([], [], color="black", lw=1.0, ls="--", label="real vs real (floor)"),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8)
-    fig.suptitle(
-        f"{title} (thin: one seed; bold: mean of the seeds that learned; dashed: real-vs-real floor)", fontsize=9
-    )
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, 2 * per_row), fontsize=8)
+    text = f"{title} (thin: one seed; bold: mean of the seeds that learned; dashed: real-vs-real floor)"
+    fig.suptitle(textwrap.fill(text, width=int(48 * per_row)), fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
