@@ -690,16 +690,19 @@ class FilteredUpsample(Upsampler):
 
     def upsample(self, x: torch.Tensor) -> torch.Tensor:
         """The filtered zero insertion alone: ``(N, C_in, H, W) -> (N, C_in, s*H, s*W)``."""
-        n, c, h, w = x.shape
-        s, p = self.scale_factor, self.reach
+        c, s, p = x.shape[1], self.scale_factor, self.reach
         x = pad(x, (p, p, p, p), self.padding_mode)
         taps = self.taps.to(x.dtype)
-        start = self.crop + s * p
         # Transposed convolution of stride s = zero insertion followed by the full convolution with the taps.
-        x = F.conv_transpose2d(x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(s, 1), groups=c)
-        x = x[:, :, start : start + s * h]
-        x = F.conv_transpose2d(x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, s), groups=c)
-        return x[:, :, :, start : start + s * w]
+        # The full result has s * (size + 2p - 1) + numtaps samples; dropping `start` at each end (the same
+        # number at both ends, as numtaps - s is even) leaves exactly s * size, with no oversized intermediate.
+        start = self.crop + s * p
+        x = F.conv_transpose2d(
+            x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(s, 1), padding=(start, 0), groups=c
+        )
+        return F.conv_transpose2d(
+            x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, s), padding=(0, start), groups=c
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(self.upsample(x))
