@@ -64,6 +64,8 @@ def methods(cin: int, cout: int) -> dict[str, Callable[[], nn.Module]]:
         "PixelDCL (dense masked conv)": lambda: DensePixelDCL(U.PixelDCL(cin, cout)),
         "iPixelDCL": lambda: U.IPixelDCL(cin, cout),
         "BilinearAdditive": lambda: U.BilinearAdditive(cin, cout),
+        "FilteredUpsample": lambda: U.FilteredUpsample(cin, cout),
+        "DySample": lambda: U.DySample(cin, cout),
     }
 
 

@@ -15,6 +15,10 @@ Methods and sources:
   "Pixel Deconvolutional Networks").
 * :class:`BilinearAdditive`: parameter-free bilinear additive upsampling (Wojna et al. 2019,
   "The Devil is in the Decoder").
+* :class:`FilteredUpsample`: zero insertion, a separable Kaiser-windowed sinc low-pass filter, then a
+  convolution (Karras et al. 2021, "Alias-Free Generative Adversarial Networks", StyleGAN3).
+* :class:`DySample`: content-aware point sampling with learned offsets, then a convolution (Liu et al. 2023,
+  "Learning to Upsample by Learning to Sample").
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ __all__ = [
     "PixelDCL",
     "IPixelDCL",
     "BilinearAdditive",
+    "FilteredUpsample",
+    "DySample",
+    "kaiser_lowpass_taps",
 ]
 
 
@@ -558,3 +565,259 @@ class BilinearAdditive(Upsampler):
 
     def macs(self, height: int, width: int) -> int:
         return 0
+
+
+def _kaiser_beta(attenuation_db: float) -> float:
+    """Kaiser's window parameter for a stop-band attenuation in dB (Kaiser 1974; ``scipy.signal.kaiser_beta``)."""
+    a = attenuation_db
+    if a > 50:
+        return 0.1102 * (a - 8.7)
+    if a > 21:
+        return 0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21)
+    return 0.0
+
+
+def kaiser_lowpass_taps(numtaps: int, cutoff: float, width: float, fs: float) -> torch.Tensor:
+    """Kaiser-windowed sinc low-pass taps, normalised to unit DC gain (float64).
+
+    The same design as ``scipy.signal.firwin(numtaps, cutoff, width=width, fs=fs)``, which StyleGAN3's
+    ``design_lowpass_filter`` calls: an ideal low-pass ``2 fc sinc(2 fc m)`` at ``m = n - (numtaps - 1) / 2``,
+    times a symmetric Kaiser window whose ``beta`` follows from the attenuation that ``numtaps`` taps reach
+    over a transition band of ``width`` (Kaiser's formulas), scaled so the taps sum to 1.
+
+    Args:
+        numtaps: Number of taps, ``>= 2``.
+        cutoff: Cutoff frequency (``-6 dB`` point), in the units of ``fs``, ``0 < cutoff < fs / 2``.
+        width: Full width of the transition band, in the units of ``fs``, ``> 0``.
+        fs: Sampling rate of the filtered signal.
+
+    Returns:
+        Shape ``(numtaps,)``, symmetric, summing to 1.
+    """
+    nyquist = fs / 2
+    attenuation = 2.285 * (numtaps - 1) * math.pi * (width / nyquist) + 7.95
+    beta = _kaiser_beta(attenuation)
+    m = torch.arange(numtaps, dtype=torch.float64) - (numtaps - 1) / 2
+    fc = cutoff / nyquist
+    taps = fc * torch.sinc(fc * m)
+    taps = taps * torch.kaiser_window(numtaps, periodic=False, beta=beta, dtype=torch.float64)
+    return taps / taps.sum()
+
+
+class FilteredUpsample(Upsampler):
+    """Zero insertion, a separable windowed-sinc low-pass filter, then a convolution (StyleGAN3's upsampling).
+
+    Karras et al. 2021 ("Alias-Free Generative Adversarial Networks"; NVlabs/stylegan3,
+    ``torch_utils/ops/upfirdn2d.py`` and ``filtered_lrelu.py``) upsample by inserting ``s - 1`` zeros
+    between samples and low-passing with a Kaiser-windowed sinc, so that the spectral images of the input
+    (the copies of its spectrum that zero insertion creates at multiples of the input sampling rate, where a
+    checkerboard lives) are suppressed instead of learned around. The same 1-D taps run along ``H``, then
+    along ``W``, as depthwise transposed convolutions of stride ``s`` (exactly zero insertion followed by the
+    filter, without multiplying the zeros). Then a stride-1 ``k x k`` convolution changes the channels,
+    as in :class:`ResizeConv`: this is resize-convolution with an anti-aliasing interpolation filter.
+
+    Filter design, in cycles per **input** pixel (the input's Nyquist frequency is 0.5), as StyleGAN3's
+    ``design_lowpass_filter``: ``filter_size * s`` taps (StyleGAN3's ``up_taps``; one more when ``s`` is odd
+    and that number even, so the filter has a centre tap and every output pixel stays centred on its input
+    pixel as with ``align_corners=False``), ``cutoff`` and a transition band from ``cutoff - half_width``
+    to ``cutoff + half_width``, at sampling rate ``s``. The gain is ``s`` per axis (``s**2`` in all), and
+    the taps of each of the ``s`` polyphase components are rescaled to sum to ``1 / s``, so each output
+    phase sums to exactly 1 and a constant input stays exactly constant: no checkerboard from a constant
+    at any ``s``. For ``s = 2`` with an even number of taps this holds already by symmetry (the rescaling
+    only removes rounding); StyleGAN3 does not rescale and leaves a small phase ripple at other ``s``.
+
+    Borders: the input is first extended by ``padding_mode`` at the input resolution by as many pixels as
+    the filter reaches (StyleGAN3 instead computes on a larger canvas and crops), so a constant stays
+    constant up to the border; ``zeros`` darkens the border like zero padding.
+
+    Args:
+        in_channels: Input channels.
+        out_channels: Output channels.
+        scale_factor: Upsampling factor ``s``.
+        filter_size: Taps per unit of ``s`` (StyleGAN3's ``filter_size``, default 6: 12 taps for ``s = 2``).
+        cutoff: Cutoff frequency in cycles per input pixel, ``0 < cutoff < s / 2``; 0.5 is the input's
+            Nyquist frequency (StyleGAN3's critically sampled layers).
+        half_width: Half width of the transition band in cycles per input pixel, ``> 0``. With the defaults
+            the stop band starts at 0.75 cycles per input pixel, so the image of every input frequency below
+            0.25 (and the checkerboard image of DC, at 1.0) is attenuated by about 47 dB.
+        kernel_size: Kernel size of the convolution after the filter.
+        padding_mode: ``reflect`` (default), ``replicate`` or ``zeros``, for the filter and the convolution.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        scale_factor: int = 2,
+        filter_size: int = 6,
+        cutoff: float = 0.5,
+        half_width: float = 0.25,
+        kernel_size: int = 3,
+        padding_mode: PaddingMode = "reflect",
+    ) -> None:
+        super().__init__(in_channels, out_channels, scale_factor)
+        name = type(self).__name__
+        s = scale_factor
+        if not isinstance(filter_size, int) or isinstance(filter_size, bool) or filter_size < 1:
+            raise ConfigError(f"{name}: filter_size must be an integer >= 1, got {filter_size!r}")
+        if not 0 < cutoff < s / 2:
+            raise ConfigError(
+                f"{name}: cutoff must lie between 0 and scale_factor / 2 = {s / 2} cycles per input pixel "
+                f"(0.5 is the input's Nyquist frequency), got {cutoff!r}"
+            )
+        if not half_width > 0:
+            raise ConfigError(f"{name}: half_width must be > 0 cycles per input pixel, got {half_width!r}")
+        _check_kernel(name, kernel_size)
+        self.filter_size, self.cutoff, self.half_width = filter_size, float(cutoff), float(half_width)
+        numtaps = filter_size * s
+        if (numtaps - s) % 2:
+            numtaps += 1  # a centre tap for odd s: outputs stay centred on their input pixels
+        self.numtaps = numtaps
+        self.padding_mode: PaddingMode = padding_mode
+        taps = kaiser_lowpass_taps(numtaps, cutoff, 2 * half_width, fs=s)
+        # Each polyphase component (taps t = r mod s) feeds one output phase: make each sum to exactly 1.
+        phase = torch.arange(numtaps) % s
+        sums = torch.zeros(s, dtype=taps.dtype).index_add(0, phase, taps)
+        taps = taps / sums[phase]
+        self.register_buffer("taps", taps.float(), persistent=False)
+        # Output m of the filtered zero-inserted signal reads the full convolution at m + crop: the filter's
+        # centre (numtaps - 1) / 2 lands on the centre of the input pixel, (s - 1) / 2 output pixels in.
+        self.crop = (numtaps - s) // 2
+        # Input pixels needed beyond each border: the filter reaches `before` output samples back, `after` on.
+        before, after = numtaps - 1 - self.crop, self.crop + s - 1
+        self.reach = max(-(-before // s), -(-after // s))
+        self.conv = SameConv2d(in_channels, out_channels, kernel_size, padding_mode=padding_mode)
+
+    def upsample(self, x: torch.Tensor) -> torch.Tensor:
+        """The filtered zero insertion alone: ``(N, C_in, H, W) -> (N, C_in, s*H, s*W)``."""
+        c, s, p = x.shape[1], self.scale_factor, self.reach
+        x = pad(x, (p, p, p, p), self.padding_mode)
+        taps = self.taps.to(x.dtype)
+        # Transposed convolution of stride s = zero insertion followed by the full convolution with the taps.
+        # The full result has s * (size + 2p - 1) + numtaps samples; dropping `start` at each end (the same
+        # number at both ends, as numtaps - s is even) leaves exactly s * size, with no oversized intermediate.
+        start = self.crop + s * p
+        x = F.conv_transpose2d(
+            x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), stride=(s, 1), padding=(start, 0), groups=c
+        )
+        return F.conv_transpose2d(
+            x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), stride=(1, s), padding=(0, start), groups=c
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.upsample(x))
+
+    def macs(self, height: int, width: int) -> int:
+        # The filter's non-zero products (border extension left out), then the convolution at s*H x s*W.
+        s = self.scale_factor
+        fir = self.in_channels * self.numtaps * height * width * (1 + s)
+        return fir + self.conv.macs(s * height, s * width)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, numtaps={self.numtaps}, cutoff={self.cutoff}, half_width={self.half_width}, "
+            f"padding_mode={self.padding_mode!r}"
+        )
+
+
+class DySample(Upsampler):
+    """Content-aware point sampling (Liu et al. 2023, "Learning to Upsample by Learning to Sample"), then a conv.
+
+    A ``1x1`` convolution predicts, at every input pixel, ``2 * s * s`` offsets per channel group (one
+    ``(dx, dy)`` per output sub-pixel), scaled by 0.25 (the paper's "static scope", which keeps the sampling
+    points of neighbouring output pixels from crossing) and pixel-shuffled to the output resolution. Each
+    output pixel then reads the input with bilinear interpolation (``F.grid_sample``) at its bilinear-resize
+    position plus its offset: ``(m + 0.5) / s - 0.5 + offset`` in input pixels. A stride-1 ``k x k``
+    convolution then changes the channels, as in :class:`ResizeConv` (in our generators the upsampler is the
+    stage's only spatial convolution, so it is there even when ``in_channels == out_channels``).
+
+    Initialisation: the offset convolution starts at zero (weights and bias; the paper draws its weights
+    from a normal with std 0.001), so at initialisation the sampling is exactly bilinear resize
+    (``F.interpolate(mode="bilinear", align_corners=False)``), borders included: ``grid_sample``'s
+    ``border`` padding clamps positions to the outer pixel centres as ``interpolate`` does, and the layer
+    starts as ``ResizeConv(mode="bilinear")``. The offsets still train from the first step (their gradient
+    is the sampling gradient times the input). Left out: the dynamic-scope variant (DySample+), the
+    pixel-shuffle-first ("PL") variant and the paper's ``align_corners`` of ``grid_sample`` in its ``sample``
+    (the same ``False`` used here).
+
+    Args:
+        in_channels: Input channels, a multiple of ``groups``.
+        out_channels: Output channels.
+        scale_factor: Upsampling factor ``s``.
+        groups: Channel groups that share one set of offsets (the paper's default 4).
+        kernel_size: Kernel size of the convolution after the sampling.
+        padding_mode: ``reflect`` (default), ``replicate`` or ``zeros``, for that convolution.
+    """
+
+    #: The paper's static scope factor.
+    scope = 0.25
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        scale_factor: int = 2,
+        groups: int = 4,
+        kernel_size: int = 3,
+        padding_mode: PaddingMode = "reflect",
+    ) -> None:
+        super().__init__(in_channels, out_channels, scale_factor)
+        name = type(self).__name__
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1 or in_channels % groups:
+            raise ConfigError(
+                f"{name}: groups must be an integer >= 1 that divides in_channels ({in_channels}), got {groups!r}"
+            )
+        _check_kernel(name, kernel_size)
+        self.groups = groups
+        s = scale_factor
+        # The offset generator is a 1x1 convolution, a per-pixel linear map of the channels; it is kept as two
+        # parameters so that the layer's only ``nn.Conv2d`` is the k x k one its ``kernel_size`` names.
+        self.offset_weight = nn.Parameter(torch.zeros(2 * groups * s * s, in_channels))
+        self.offset_bias = nn.Parameter(torch.zeros(2 * groups * s * s))
+        self.conv = SameConv2d(in_channels, out_channels, kernel_size, padding_mode=padding_mode)
+
+    def offsets(self, x: torch.Tensor) -> torch.Tensor:
+        """Scaled offsets ``(N, 2 * groups * s * s, H, W)`` in input pixels, channels ``(x|y, group, dy, dx)``."""
+        return F.conv2d(x, self.offset_weight[:, :, None, None], self.offset_bias) * self.scope
+
+    def positions(self, x: torch.Tensor) -> torch.Tensor:
+        """Sampling positions ``(N, groups, s*H, s*W, 2)``, ``(x, y)`` in input pixel indices (centres at integers)."""
+        n, _, h, w = x.shape
+        s, g = self.scale_factor, self.groups
+        # Offset channels are (x|y, group, phase) with phase = dy * s + dx, as pixel_shuffle reads them.
+        offset = F.pixel_shuffle(self.offsets(x), s).view(n, 2, g, s * h, s * w)
+        ys = (torch.arange(s * h, device=x.device, dtype=x.dtype) + 0.5) / s - 0.5
+        xs = (torch.arange(s * w, device=x.device, dtype=x.dtype) + 0.5) / s - 0.5
+        pos_x = xs.view(1, 1, 1, -1) + offset[:, 0]
+        pos_y = ys.view(1, 1, -1, 1) + offset[:, 1]
+        return torch.stack([pos_x, pos_y], dim=-1)
+
+    def sample(self, x: torch.Tensor) -> torch.Tensor:
+        """The point sampling alone: ``(N, C_in, H, W) -> (N, C_in, s*H, s*W)``."""
+        n, c, h, w = x.shape
+        s, g = self.scale_factor, self.groups
+        pos = self.positions(x)
+        # grid_sample's align_corners=False frame: -1 and 1 are the outer edges of the outer pixels.
+        size = torch.tensor([w, h], device=x.device, dtype=x.dtype)
+        grid = (2 * pos + 1) / size - 1
+        y = F.grid_sample(
+            x.reshape(n * g, c // g, h, w),
+            grid.reshape(n * g, s * h, s * w, 2),
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
+        return y.view(n, c, s * h, s * w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.sample(x))
+
+    def macs(self, height: int, width: int) -> int:
+        # The offset convolution and the convolution after sampling (the bilinear reads are not counted,
+        # as for ResizeConv's resize).
+        s = self.scale_factor
+        offset = self.offset_weight.numel() * height * width
+        return offset + self.conv.macs(s * height, s * width)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, groups={self.groups}"

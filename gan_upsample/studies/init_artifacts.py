@@ -48,6 +48,8 @@ def default_variants() -> list[Variant]:
             "iPixelDCL reference", lambda i, o: U.IPixelDCL(i, o, init="reference", padding_mode="zeros", bias=False)
         ),
         Variant("BilinearAdditive", lambda i, o: U.BilinearAdditive(i, o)),
+        Variant("FilteredUpsample", lambda i, o: U.FilteredUpsample(i, o)),
+        Variant("DySample", lambda i, o: U.DySample(i, o)),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,7 @@ def _build(cls: type, cin: int = 4, cout: int = 4, scale: int = 2, **kw) -> U.Up
 def test_every_method_is_collected() -> None:
     names = {c.__name__ for c in UPSAMPLERS}
     assert {"TransposedConv", "ResizeConv", "PixelShuffle", "PixelDCL", "IPixelDCL", "BilinearAdditive"} <= names
+    assert {"FilteredUpsample", "DySample"} <= names
 
 
 @pytest.mark.parametrize("cls", UPSAMPLERS, ids=lambda c: c.__name__)
@@ -85,13 +87,19 @@ def test_macs_positive_for_learned_layers(cls: type) -> None:
         U.PixelDCL(5, 3, kernel_size=5),
         U.IPixelDCL(5, 3),
         U.IPixelDCL(5, 3, kernel_size=5),
+        U.FilteredUpsample(5, 3, 2),
+        U.FilteredUpsample(5, 3, 3, filter_size=4, cutoff=0.4),
+        U.FilteredUpsample(5, 3, 4, padding_mode="replicate"),
+        U.DySample(5, 3, 2, groups=1),
+        U.DySample(6, 3, 3, groups=2),
     ],
     ids=["resize-nearest", "resize-bilinear", "resize-x3-k5", "icnr-x2", "icnr-x4-k5"]
-    + ["pixel-dcl", "pixel-dcl-k5", "ipixel-dcl", "ipixel-dcl-k5"],
+    + ["pixel-dcl", "pixel-dcl-k5", "ipixel-dcl", "ipixel-dcl-k5"]
+    + ["filtered-x2", "filtered-x3-f4", "filtered-x4-replicate", "dysample-x2", "dysample-x3-g2"],
 )
 @pytest.mark.parametrize("size", [(1, 1), (3, 4), (8, 8)])
 def test_constant_input_gives_flat_output_at_init(up: U.Upsampler, size: tuple[int, int]) -> None:
-    x = torch.full((2, 5, *size), 0.7)
+    x = torch.full((2, up.in_channels, *size), 0.7)
     y = up(x)
     # Each output channel is one constant: no checkerboard and no border effect.
     assert_close(y, y[:, :, :1, :1].expand_as(y))
@@ -337,8 +345,161 @@ def test_bilinear_additive_sums_groups() -> None:
         (lambda: U.BilinearAdditive(6, 4), "multiple of out_channels"),
         (lambda: U.PixelShuffle(0, 4), "in_channels must be an integer >= 1"),
         (lambda: U.ResizeConv(4, 4, scale_factor=1), "scale_factor must be an integer >= 2"),
+        (lambda: U.FilteredUpsample(4, 4, cutoff=1.0), "cutoff must lie between 0 and scale_factor / 2"),
+        (lambda: U.FilteredUpsample(4, 4, half_width=0), "half_width must be > 0"),
+        (lambda: U.FilteredUpsample(4, 4, filter_size=0), "filter_size must be an integer >= 1"),
+        (lambda: U.DySample(6, 4), r"groups must be an integer >= 1 that divides in_channels \(6\)"),
     ],
 )
 def test_bad_arguments_are_clear_errors(make, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make()
+
+
+# FilteredUpsample (Karras et al. 2021) and DySample (Liu et al. 2023).
+
+
+def test_kaiser_taps_are_scipy_firwin() -> None:
+    signal = pytest.importorskip("scipy.signal")
+    designs = [(12, 0.5, 0.5, 2.0), (19, 0.5, 0.3, 3.0), (24, 0.4, 0.8, 4.0), (8, 0.3, 0.1, 1.0)]
+    for numtaps, cutoff, width, fs in designs:
+        expected = torch.from_numpy(signal.firwin(numtaps, cutoff, width=width, fs=fs))
+        assert_close(U.kaiser_lowpass_taps(numtaps, cutoff, width, fs), expected)
+
+
+def _numpy_filtered_upsample(layer: U.FilteredUpsample, x: torch.Tensor) -> np.ndarray:
+    """Zero insertion and ``numpy.convolve`` with the layer's taps, one row and one column at a time.
+
+    The input is extended by ``layer.reach`` pixels as the layer's padding mode says; output pixel ``m`` of
+    the original extent is sample ``m + crop`` of the full convolution (that puts the filter's centre on
+    the centre of its input pixel)."""
+    s, r, crop = layer.scale_factor, layer.reach, layer.crop
+    mode = {"zeros": "constant", "replicate": "edge", "reflect": "reflect"}[layer.padding_mode]
+    taps = layer.taps.double().numpy()  # the gain s is in the taps: they sum to s
+    a = x.double().numpy()
+    n, c, h, w = a.shape
+    if layer.padding_mode == "reflect" and min(h, w) <= r:
+        mode = "edge"  # the layer's rule for maps too small to reflect
+    a = np.pad(a, ((0, 0), (0, 0), (r, r), (r, r)), mode=mode)
+
+    def up1d(v: np.ndarray) -> np.ndarray:
+        u = np.zeros(s * len(v))
+        u[::s] = v
+        full = np.convolve(u, taps)
+        return full[crop + s * r : crop + s * r + s * (len(v) - 2 * r)]
+
+    rows = np.apply_along_axis(up1d, 2, a)  # along H: (N, C, s*h, w + 2r)
+    return np.apply_along_axis(up1d, 3, rows)  # along W: (N, C, s*h, s*w)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "replicate", "reflect"])
+@pytest.mark.parametrize("scale,filter_size,cutoff", [(2, 6, 0.5), (2, 3, 0.35), (3, 4, 0.5), (4, 2, 0.5)])
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (8, 6)])
+def test_filtered_upsample_equals_numpy_convolve(
+    scale: int, filter_size: int, cutoff: float, padding_mode: str, size: tuple[int, int]
+) -> None:
+    torch.manual_seed(scale)
+    layer = U.FilteredUpsample(3, 2, scale, filter_size=filter_size, cutoff=cutoff, padding_mode=padding_mode)
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
+    expected = torch.from_numpy(_numpy_filtered_upsample(layer, x))
+    got = layer.double().upsample(x)
+    assert_close(got, expected)
+    assert_close(layer(x), layer.conv(expected))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_filtered_upsample_centres_each_input_pixel_and_keeps_each_phase_gain_one(scale: int) -> None:
+    layer = U.FilteredUpsample(1, 1, scale, padding_mode="zeros").double()
+    x = torch.zeros(1, 1, 1, 15, dtype=torch.float64)
+    x[..., 7] = 1.0
+    row = layer.upsample(x)[0, 0, scale // 2]  # a middle output row of the single input row
+    # The impulse response is symmetric about the centre of input pixel 7's output block.
+    centre = scale * 7 + (scale - 1) / 2
+    left = row[: int(centre + 0.5)].flip(0)
+    right = row[int(centre) + 1 :][: left.numel()]
+    assert_close(left, right)
+    # Each polyphase component of the taps (gain s included) sums to 1: constant in, constant out.
+    phases = torch.arange(layer.numtaps) % scale
+    sums = torch.zeros(scale, dtype=torch.float64).index_add(0, phases, layer.taps.double())
+    assert_close(sums, torch.ones(scale, dtype=torch.float64))
+
+
+def _response_db(taps: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """Magnitude response of 1-D taps at ``freqs`` (cycles per sample), in dB relative to DC."""
+    n = torch.arange(taps.numel(), dtype=torch.float64)
+    h = (taps.double()[None] * torch.exp(-2j * torch.pi * freqs.double()[:, None] * n)).sum(-1).abs()
+    return 20 * torch.log10(h / taps.double().sum())
+
+
+def test_filtered_upsample_stop_band_is_where_the_checkerboard_image_lives() -> None:
+    layer = U.FilteredUpsample(3, 3)  # s = 2: output frequencies are half the input's, in cycles per sample
+    # Stop band: from cutoff + half_width = 0.75 cycles per input pixel (0.375 per output pixel) to Nyquist.
+    stop = torch.linspace(0.375, 0.5, 50)
+    assert _response_db(layer.taps, stop).max() < -40  # Kaiser's estimate for 12 taps: about -47 dB
+    assert _response_db(layer.taps, torch.tensor([0.5])) < -120  # DC's image (the checkerboard): exactly 0
+    # Nearest (taps [1, 1]) and bilinear (taps [0.5, 1, 0.5]) resize leave far more of the images.
+    assert _response_db(torch.tensor([1.0, 1.0]), stop).max() > -25
+    assert _response_db(torch.tensor([0.5, 1.0, 0.5]), stop).max() > -25
+    # The pass band is kept: within 1 dB up to cutoff - half_width = 0.25 cycles per input pixel.
+    assert _response_db(layer.taps, torch.linspace(0, 0.125, 20)).min() > -1
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+@pytest.mark.parametrize("size", [(1, 1), (2, 5), (6, 7)])
+def test_dysample_starts_as_bilinear_resize(scale: int, size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    layer = U.DySample(8, 5, scale).double()
+    x = torch.randn(2, 8, *size, dtype=torch.float64)
+    expected = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+    # Exact at the border too: grid_sample's border padding and interpolate both clamp to the outer centres.
+    assert_close(layer.sample(x), expected)
+    assert_close(layer(x), layer.conv(expected))
+
+
+def dysample_slow_reference(layer: U.DySample, x: torch.Tensor) -> torch.Tensor:
+    """DySample written per output pixel: the offsets of its input pixel and sub-pixel, its position, then
+    bilinear interpolation from the four neighbouring input pixels, positions clamped to the outer centres."""
+    n, c, h, w = x.shape
+    s, g = layer.scale_factor, layer.groups
+    # The 1x1 offset convolution, per pixel, times the static scope 0.25: channels (x|y, group, dy, dx).
+    offsets = torch.einsum("oc,nchw->nohw", layer.offset_weight, x) + layer.offset_bias.view(1, -1, 1, 1)
+    offsets = 0.25 * offsets
+    out = torch.zeros(n, c, s * h, s * w, dtype=x.dtype)
+    for b, gi, m, q in itertools.product(range(n), range(g), range(s * h), range(s * w)):
+        i, dy, j, dx = m // s, m % s, q // s, q % s
+        phase = gi * s * s + dy * s + dx
+        px = (q + 0.5) / s - 0.5 + float(offsets[b, phase, i, j])
+        py = (m + 0.5) / s - 0.5 + float(offsets[b, g * s * s + phase, i, j])
+        px, py = min(max(px, 0.0), w - 1.0), min(max(py, 0.0), h - 1.0)
+        x0, y0 = int(np.floor(px)), int(np.floor(py))
+        x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
+        ax, ay = px - x0, py - y0
+        chans = slice(gi * (c // g), (gi + 1) * (c // g))
+        v = x[b, chans]
+        top = (1 - ax) * v[:, y0, x0] + ax * v[:, y0, x1]
+        bottom = (1 - ax) * v[:, y1, x0] + ax * v[:, y1, x1]
+        out[b, chans, m, q] = (1 - ay) * top + ay * bottom
+    return out
+
+
+@pytest.mark.parametrize("scale,groups,size", [(2, 2, (3, 4)), (2, 1, (1, 2)), (3, 4, (2, 3))])
+def test_dysample_equals_slow_reference(scale: int, groups: int, size: tuple[int, int]) -> None:
+    torch.manual_seed(scale + groups)
+    layer = U.DySample(4, 3, scale, groups=groups).double()
+    with torch.no_grad():
+        layer.offset_weight.normal_(std=1.0)  # offsets of about a pixel: fractional, and beyond the border
+        layer.offset_bias.normal_(std=1.0)
+        x = torch.randn(2, 4, *size, dtype=torch.float64)
+        expected = dysample_slow_reference(layer, x)
+        assert (layer.positions(x) < 0).any()  # the border clamp is exercised
+        assert_close(layer.sample(x), expected)
+        assert_close(layer(x), layer.conv(expected))
+
+
+def test_dysample_offsets_train_from_the_bilinear_init() -> None:
+    torch.manual_seed(0)
+    layer = U.DySample(8, 4)
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    layer(torch.randn(2, 8, 5, 5)).sin().mean().backward()
+    opt.step()
+    assert layer.offset_weight.abs().min() > 0 and layer.offset_bias.abs().min() > 0
