@@ -391,10 +391,12 @@ class FeatureInverter(ImageToImageGenerator):
     """Reconstructs an image from the features of a fixed network (DeePSiM network inversion).
 
     A conv feature map ``(N, in_channels, feature_size, feature_size)`` (e.g. AlexNet conv5) passes
-    through two ``3x3`` conv blocks; a flat vector ``(N, in_channels)`` (e.g. fc6 ... fc8, or a flattened
-    pool5) is mapped by a linear layer to a ``start_size x start_size`` map (default 4x4) and one conv
-    block. Then ``log2(image_size / start_size)`` stages of upsampler + leaky ReLU double the resolution
-    and halve the channels down to ``base_channels``, and a reflection-padded ``3x3`` convolution gives
+    through two ``3x3`` conv blocks (the paper's generator for conv5: convolutions, then up-convolutions); a
+    flat vector ``(N, in_channels)`` (e.g. fc6 ... fc8, or a flattened pool5) passes through the fully connected
+    layers of ``fc_widths`` (leaky ReLU after each; the paper's generator for fully connected features has three,
+    of 4096, 4096 and 4096 units, before reshaping), then a linear layer to a ``start_size x start_size`` map
+    (default 4x4) and one conv block. Then ``log2(image_size / start_size)`` stages of upsampler + leaky ReLU double
+    the resolution and halve the channels down to ``base_channels``, and a reflection-padded ``3x3`` convolution gives
     the image, followed by ``tanh`` or nothing.
 
     A conv map whose side is not a ``2**n`` fraction of ``image_size`` (AlexNet conv5 of a 64x64 image is
@@ -412,6 +414,8 @@ class FeatureInverter(ImageToImageGenerator):
         output: ``tanh`` (images in [-1, 1]) or ``linear`` (the paper's choice).
         start_size: Side of the map the upsampling stages start from; ``None`` uses ``feature_size`` for a
             conv map and 4 for a vector. A conv map of another side is resized to it bilinearly.
+        fc_widths: Units of the fully connected layers before the one that makes the start map (flat input
+            only); empty: that linear layer alone.
     """
 
     def __init__(
@@ -426,9 +430,13 @@ class FeatureInverter(ImageToImageGenerator):
         negative_slope: float = 0.3,
         output: Output = "tanh",
         start_size: int | None = None,
+        fc_widths: list[int] | None = None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        fc_widths = list(fc_widths or [])
+        for width in fc_widths:
+            _check_int(name, "fc_widths[i]", width)
         for arg, value in (
             ("in_channels", in_channels),
             ("out_channels", out_channels),
@@ -445,6 +453,8 @@ class FeatureInverter(ImageToImageGenerator):
             raise ConfigError(f"{name}: max_channels ({max_channels}) must be >= base_channels ({base_channels})")
         _check_common(name, negative_slope, output)
         self.flat = feature_size is None or feature_size == 1
+        if fc_widths and not self.flat:
+            raise ConfigError(f"{name}: fc_widths is for feature vectors (feature_size null or 1), not conv maps")
         self.feature_size = 1 if self.flat else feature_size
         if start_size is None:
             start_size = 4 if self.flat else self.feature_size
@@ -465,8 +475,14 @@ class FeatureInverter(ImageToImageGenerator):
             return _kaiming(ConvBlock(cin, cout, 3, negative_slope=negative_slope), negative_slope)
 
         if self.flat:
+            front: list[nn.Module] = []
+            for cin, cout in zip([in_channels, *fc_widths], fc_widths):
+                front += [_kaiming(nn.Linear(cin, cout), negative_slope), nn.LeakyReLU(negative_slope)]
             self.stem = nn.Sequential(
-                _kaiming(nn.Linear(in_channels, widths[0] * start_size * start_size), negative_slope),
+                *front,
+                _kaiming(
+                    nn.Linear(([in_channels, *fc_widths])[-1], widths[0] * start_size * start_size), negative_slope
+                ),
                 nn.Unflatten(1, (widths[0], start_size, start_size)),
                 nn.LeakyReLU(negative_slope),
                 block(widths[0], widths[0]),
