@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -36,40 +37,79 @@ def generate(args: argparse.Namespace) -> Path:
     """Write ``args.num`` images from a checkpoint to ``args.out`` (``00000.png``, ... and ``grid.png``).
 
     Runs ``Trainer.predict`` (the module's ``predict_step``) with :class:`~gan_upsample.callbacks.PredictionWriter`
-    on one device. An unconditional module (``paired`` false) reads only the batch size of what it is fed, so it
-    gets ``num`` placeholder images of the data's shape; its latents are seeded by ``--seed`` plus the batch
-    index, so the images depend on ``--seed`` and ``--batch_size`` only. A paired module (DeePSiM) predicts from
-    the first ``num`` images of the data module's predict set.
+    on one device. ``--source`` says what the images are:
+
+    * ``prior`` (the default for an unconditional module, ``paired`` false): ``num`` images drawn from the
+      module's prior. The module is fed counts (``--batch_size`` at a time) and draws its latents seeded by
+      ``--seed`` plus the batch index, so the images depend on ``--seed`` and ``--batch_size`` only. Needs a
+      module that samples a prior (:attr:`~gan_upsample.lit.adversarial.AdversarialModule.samples_prior`): a
+      GAN, or a VAE (``DeePSiMVAEModule``: codes from ``N(0, I)`` decoded).
+    * ``data`` (the default for a paired module: DeePSiM, and the VAE, whose default is its reconstructions):
+      the module's outputs for the first ``num`` images of the data module's predict set.
     """
-    ckpt_path = Path(args.ckpt_path)
+    cli = load_run(Path(args.ckpt_path), Path(args.config) if args.config else None, seed=args.seed, writer=args)
+    source = args.source or ("data" if cli.model.paired else "prior")
+    name = type(cli.model).__name__
+    if source == "prior" and not cli.model.samples_prior:
+        raise ConfigError(f"generate --source prior: {name} has no prior to sample (it maps inputs to outputs)")
+    if source == "data" and not cli.model.paired:
+        raise ConfigError(f"generate --source data: {name} is unconditional and makes nothing from images")
+    if source == "data":
+        cli.datamodule.setup("predict")
+        inputs: Any = torch.cat(list(cli.datamodule.predict_dataloader()))[: args.num]
+        loader = torch.utils.data.DataLoader(inputs, batch_size=args.batch_size)
+    else:
+        # Counts, one per batch: the module draws that many images from its prior.
+        inputs = [min(args.batch_size, args.num - i) for i in range(0, args.num, args.batch_size)]
+        loader = torch.utils.data.DataLoader(inputs, batch_size=None)
+    with warnings.catch_warnings():
+        # The run's callbacks (sample grids, checkpoints) are left out on purpose: only the writer belongs here.
+        warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks")
+        cli.trainer.predict(cli.model, dataloaders=loader, ckpt_path=args.ckpt_path, return_predictions=False)
+    print(f"wrote {args.num if source == 'prior' else len(inputs)} images and grid.png to {args.out}/")
+    return Path(args.out)
+
+
+def load_run(
+    ckpt_path: Path, config: Path | None = None, seed: int = 0, writer: argparse.Namespace | None = None
+) -> GanUpsampleCLI:
+    """Build a run's model and data module from its ``config.yaml`` (found beside ``ckpt_path`` when ``None``).
+
+    The weights are not loaded here: ``generate`` lets ``Trainer.predict(ckpt_path=...)`` load them, scripts call
+    :func:`load_weights`. Only the config's ``model`` and ``data`` are used: the run's trainer (devices, plugins,
+    limits) and fit's own options don't apply. The trainer built is a one-device one without a logger; with
+    ``writer`` (``generate``'s arguments) it has a :class:`~gan_upsample.callbacks.PredictionWriter`.
+
+    Args:
+        ckpt_path: Checkpoint written by ``fit``.
+        config: The run's ``config.yaml``; ``None``: found beside the checkpoint or in its run folder.
+        seed: The module's ``seed`` (its latents and noise).
+        writer: ``generate``'s arguments (``out``, ``num``, ``nrow``) for the prediction writer.
+    """
     check_checkpoint(ckpt_path)
-    config = Path(args.config) if args.config else _find_config(ckpt_path)
-    # Only what builds the model and the data: the run's trainer (devices, plugins, limits) and fit's own
-    # options (ckpt_path, ...) don't apply here.
+    config = config if config is not None else _find_config(ckpt_path)
     settings = {k: v for k, v in yaml.safe_load(config.read_text()).items() if k in ("model", "data")}
-    writer = {"output_dir": str(args.out), "grid_size": args.num, "grid_nrow": args.nrow, "digits": 5}
+    callbacks = []
+    if writer is not None:
+        init = {"output_dir": str(writer.out), "grid_size": writer.num, "grid_nrow": writer.nrow, "digits": 5}
+        callbacks.append({"class_path": "gan_upsample.callbacks.PredictionWriter", "init_args": init})
     settings["trainer"] = {
         "logger": False,
         "devices": 1,
         "enable_model_summary": False,
         "enable_checkpointing": False,
-        "callbacks": [{"class_path": "gan_upsample.callbacks.PredictionWriter", "init_args": writer}],
+        "callbacks": callbacks,
     }
-    seed = f"--model.init_args.seed={args.seed}"
-    cli = GanUpsampleCLI(args=["--config", yaml.safe_dump(settings), seed], run=False, save_config_callback=None)
-    if cli.model.paired:
-        cli.datamodule.setup("predict")
-        inputs = torch.cat(list(cli.datamodule.predict_dataloader()))[: args.num]
-    else:
-        # A view of one zero image: N placeholders without N images' memory.
-        inputs = torch.zeros(1, *cli.datamodule.image_shape).expand(args.num, -1, -1, -1)
-    loader = torch.utils.data.DataLoader(inputs, batch_size=args.batch_size)
-    with warnings.catch_warnings():
-        # The run's callbacks (sample grids, checkpoints) are left out on purpose: only the writer belongs here.
-        warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks")
-        cli.trainer.predict(cli.model, dataloaders=loader, ckpt_path=ckpt_path, return_predictions=False)
-    print(f"wrote {len(inputs)} images and grid.png to {args.out}/")
-    return Path(args.out)
+    args = ["--config", yaml.safe_dump(settings), f"--model.init_args.seed={seed}"]
+    return GanUpsampleCLI(args=args, run=False, save_config_callback=None)
+
+
+def load_weights(module: torch.nn.Module, ckpt_path: Path) -> torch.nn.Module:
+    """Load a checkpoint's ``state_dict`` into ``module`` (strict), on the CPU; returns the module in eval mode."""
+    check_checkpoint(ckpt_path)
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)["state_dict"]
+    module.load_state_dict(state, strict=True)
+    return module.eval()
 
 
 def _fetch_weights(args: argparse.Namespace) -> None:
@@ -124,6 +164,14 @@ def build_own_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (plus the batch index)")
     gen.add_argument("--batch_size", type=int, default=64)
     gen.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square grid)")
+    gen.add_argument(
+        "--source",
+        choices=("data", "prior"),
+        default=None,
+        help="prior: draw from the model's prior (GAN latents; a VAE's N(0, I) codes); data: the model's outputs "
+        "for the data's first --num images (a paired model's reconstructions). Default: data for paired models "
+        "(DeePSiM, VAE), prior for GANs",
+    )
     gen.set_defaults(func=generate)
     fw = sub.add_parser("fetch-weights", help="download pretrained weights into the torch hub cache (needs internet)")
     fw.add_argument("--only", nargs="+", default=None, help="names to fetch (default: all); see --list")

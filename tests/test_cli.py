@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -163,9 +164,18 @@ def test_cli_trainer_writes_checkpoints_atomically(tmp_path: Path) -> None:
     assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
 
 
-@pytest.mark.parametrize(
-    "config", ["deepsim_autoencoder_natural", "deepsim_colorization_natural", "deepsim_inversion_alexnet_natural"]
+DEEPSIM_CPU_CONFIGS = sorted(
+    p.stem for p in (Path(__file__).parents[1] / "configs").glob("deepsim_*.yaml") if p.stem.endswith("_natural")
 )
+
+
+def test_every_cpu_deepsim_config_is_fast_dev_run() -> None:
+    assert {"deepsim_autoencoder_natural", "deepsim_vae_natural", "deepsim_inversion_alexnet_natural"} <= set(
+        DEEPSIM_CPU_CONFIGS
+    )
+
+
+@pytest.mark.parametrize("config", DEEPSIM_CPU_CONFIGS)
 def test_deepsim_configs_fast_dev_run(tmp_path: Path, config: str) -> None:
     path = Path(__file__).parents[1] / "configs" / f"{config}.yaml"
     main(
@@ -217,6 +227,103 @@ def test_predict_writes_pngs_for_a_paired_model(tmp_path: Path) -> None:
     main(["generate", "--ckpt_path", str(ckpt), "--num", "5", "--out", str(generated), "--batch_size", "2"])
     assert sorted(p.name for p in generated.glob("0*.png")) == [f"{i:05d}.png" for i in range(5)]
     assert all((generated / f"{i:05d}.png").read_bytes() == (out / f"{i:08d}.png").read_bytes() for i in range(5))
+
+
+def test_vae_generate_writes_reconstructions_or_prior_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``generate`` on a VAE: reconstructions of the data by default, decoded N(0, I) codes with --source prior."""
+    path = Path(__file__).parents[1] / "configs" / "deepsim_vae_natural.yaml"
+    main(
+        [
+            "fit",
+            "--config",
+            str(path),
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.max_steps=2",
+            "--trainer.limit_val_batches=0",
+            "--data.init_args.image_size=32",
+            "--data.init_args.batch_size=4",
+            "--data.init_args.num_train=8",
+            "--data.init_args.num_val=6",
+        ]
+    )
+    ckpt = next(tmp_path.rglob("last.ckpt"))
+    outs = {}
+    for source in ("data", "prior"):
+        out = tmp_path / source
+        main(
+            [
+                "generate",
+                "--ckpt_path",
+                str(ckpt),
+                "--num",
+                "5",
+                "--out",
+                str(out),
+                "--batch_size",
+                "2",
+                "--source",
+                source,
+            ]
+        )
+        assert sorted(p.name for p in out.glob("0*.png")) == [f"{i:05d}.png" for i in range(5)]
+        assert np.asarray(Image.open(out / "00000.png")).shape == (32, 32, 3)
+        outs[source] = [(out / f"{i:05d}.png").read_bytes() for i in range(5)]
+    assert outs["data"] != outs["prior"]
+    default = tmp_path / "default"
+    main(["generate", "--ckpt_path", str(ckpt), "--num", "5", "--out", str(default), "--batch_size", "2"])
+    assert [(default / f"{i:05d}.png").read_bytes() for i in range(5)] == outs["data"]  # a VAE is paired
+    again = tmp_path / "again"
+    main(
+        [
+            "generate",
+            "--ckpt_path",
+            str(ckpt),
+            "--num",
+            "5",
+            "--out",
+            str(again),
+            "--batch_size",
+            "2",
+            "--source",
+            "prior",
+        ]
+    )
+    assert [(again / f"{i:05d}.png").read_bytes() for i in range(5)] == outs["prior"]  # seeded
+
+    # the interpolation figure: 2 rows of image, 4 codes, image
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "deepsim_vae_interpolate.py"))
+    figure = script["main"](
+        ["--ckpt_path", str(ckpt), "--pairs", "0:1", "2:3", "--steps", "4", "--out", str(tmp_path / "i.png")]
+    )
+    assert np.asarray(Image.open(figure)).shape == (2 + 2 * 34, 2 + 6 * 34, 3)
+
+
+def test_generate_prior_of_a_model_without_one_is_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = Path(__file__).parents[1] / "configs" / "deepsim_autoencoder_natural.yaml"
+    common = ["--config", str(path), f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.callbacks=null"]
+    main(
+        [
+            "fit",
+            *common,
+            "--trainer.max_steps=1",
+            "--trainer.limit_val_batches=0",
+            "--trainer.enable_progress_bar=false",
+            "--data.init_args.image_size=32",
+            "--data.init_args.batch_size=4",
+            "--data.init_args.num_train=4",
+            "--data.init_args.num_val=2",
+            "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+            "--trainer.callbacks.save_last=true",
+        ]
+    )
+    ckpt = next(tmp_path.rglob("last.ckpt"))
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "--ckpt_path", str(ckpt), "--num", "2", "--out", str(tmp_path / "g"), "--source", "prior"])
+    assert info.value.code == 2
+    assert "DeePSiMModule has no prior to sample" in capsys.readouterr().err
 
 
 def test_upsampler_shorthand_stands_for_the_fragment(tmp_path: Path) -> None:

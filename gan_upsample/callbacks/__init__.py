@@ -1,4 +1,5 @@
-"""Callbacks: sample grids, FID/KID/precision-recall, convergence, LPIPS, checkerboard scores, predictions, Ctrl-C.
+"""Callbacks: sample grids, FID/KID/precision-recall, convergence, LPIPS, checkerboard scores, linear probes,
+predictions, Ctrl-C.
 
 Image logging lives in :mod:`gan_upsample.images`, Trainer plugins in :mod:`gan_upsample.plugins`.
 
@@ -10,6 +11,7 @@ from gan_upsample.callbacks.checkerboard import Checkerboard
 from gan_upsample.callbacks.convergence import Convergence
 from gan_upsample.callbacks.fid import FID, KID, FIDProtocol, PrecisionRecall
 from gan_upsample.callbacks.interrupt import SaveOnInterrupt
+from gan_upsample.callbacks.linear_probe import LinearProbe, ProbeResult
 from gan_upsample.callbacks.lpips import LPIPS
 from gan_upsample.callbacks.prediction_writer import PredictionWriter
 from gan_upsample.callbacks.samples import SampleGrid
@@ -21,8 +23,10 @@ __all__ = [
     "FIDProtocol",
     "KID",
     "LPIPS",
+    "LinearProbe",
     "PrecisionRecall",
     "PredictionWriter",
+    "ProbeResult",
     "SampleGrid",
     "SaveOnInterrupt",
 ]

@@ -127,6 +127,7 @@ def _state_digest(module: nn.Module) -> str:
 _NOT_IDENTITY = {
     "batch_size",
     "cache",
+    "labels",
     "num_workers",
     "pin_memory",
     "persistent_workers",

@@ -7,7 +7,7 @@ checkerboard patterns (Odena et al. 2016, "Deconvolution and Checkerboard Artifa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -42,6 +42,9 @@ class SampleGrid(pl.Callback):
         seed: Seed of the latents (or noise) of the grid.
         key: Name of the image series in the loggers and of the PNG folder.
         split: Split whose first images are a paired module's grid batch (an unconditional module needs none).
+        source: ``auto`` (a paired module's outputs for real images, an unconditional module's samples),
+            ``data`` (outputs for real images) or ``prior`` (samples from the module's prior: a GAN, or a VAE's
+            decoded ``N(0, I)`` codes, e.g. a second grid ``key: prior_samples`` beside the reconstructions).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class SampleGrid(pl.Callback):
         seed: int = 0,
         key: str = "samples",
         split: str = "val",
+        source: Literal["auto", "data", "prior"] = "auto",
     ) -> None:
         super().__init__()
         if num_samples < 1:
@@ -65,7 +69,10 @@ class SampleGrid(pl.Callback):
         self.nrow = nrow
         self.seed = seed
         self.key = key
+        if source not in ("auto", "data", "prior"):
+            raise ConfigError(f"SampleGrid: source must be 'auto', 'data' or 'prior', got {source!r}")
         self.split = split
+        self.source = source
         self._real: torch.Tensor | None = None
         self._last_written: int | None = None
         self._seen: int | None = None
@@ -87,13 +94,17 @@ class SampleGrid(pl.Callback):
                 f"SampleGrid needs an AdversarialModule (it asks `fakes_for` for the grid); "
                 f"{type(pl_module).__name__} is not one"
             )
+        if self.source == "prior" and not pl_module.samples_prior:
+            raise ConfigError(f"SampleGrid(source='prior'): {type(pl_module).__name__} has no prior to sample")
+        if self.source == "data" and not pl_module.paired:
+            raise ConfigError(f"SampleGrid(source='data'): {type(pl_module).__name__} makes nothing from images")
 
     def grid_batch(self, trainer: pl.Trainer, pl_module: AdversarialModule) -> torch.Tensor | int:
         """What the grid's fakes are made from: a count for an unpaired module, else a fixed real batch.
 
         The real batch (the first ``num_samples`` images of ``split``) is read once and kept on the CPU.
         """
-        if not pl_module.paired:
+        if self.source == "prior" or (self.source == "auto" and not pl_module.paired):
             return self.num_samples
         if self._real is None:
             if trainer.datamodule is None:

@@ -1,5 +1,6 @@
 """Data sets and LightningDataModules: the embedded default data (procedural bright shapes, crops of bundled
-photographs), torchvision data sets (CIFAR-10, STL-10, CelebA, MNIST) and the user's own image folders.
+photographs, scikit-learn's digits), torchvision data sets (CIFAR-10, STL-10, CelebA, MNIST) and the user's own
+image folders.
 
 Every data set yields float tensors ``(C, H, W)`` in [-1, 1]; every data module yields batches ``(N, C, H, W)``.
 """
@@ -8,6 +9,7 @@ from gan_upsample.data.datamodules import (
     BrightShapesDataModule,
     CelebADataModule,
     CIFAR10DataModule,
+    DigitsDataModule,
     ImageDataModule,
     ImageFolderDataModule,
     MNISTDataModule,
@@ -24,6 +26,7 @@ __all__ = [
     "BrightShapesDataModule",
     "CIFAR10DataModule",
     "CelebADataModule",
+    "DigitsDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",
     "ImageFolderDataset",

@@ -4,7 +4,10 @@
 loaders and the train/validation split; each subclass only says how to build its images. Every batch of every
 loader (train, validation, test, predict) is a plain float tensor ``(N, C, H, W)`` in [-1, 1], never an
 ``(image, label)`` pair: class labels of the torchvision data sets are dropped, so a training step or callback
-uses the batch as it comes. Grey images are replicated to RGB when ``channels`` is 3 and RGB images are reduced
+uses the batch as it comes. The data modules that have labels (bright shapes, scikit-learn's digits, CIFAR-10,
+MNIST, STL-10) keep them only when asked (``labels: true``): their loaders then yield ``(images, labels)``, for a
+linear probe of an encoder's codes (:class:`~gan_upsample.callbacks.LinearProbe`), not for training a generator.
+Grey images are replicated to RGB when ``channels`` is 3 and RGB images are reduced
 to their luma when it is 1.
 
 Splits: the embedded data sets draw train and validation images from disjoint streams (bright shapes) or
@@ -35,7 +38,7 @@ from torchvision.transforms import v2
 from gan_upsample.data.folder import IMAGE_EXTENSIONS, ImageFolderDataset
 from gan_upsample.data.natural import NaturalCrops
 from gan_upsample.data.sampling import EpochRandomSampler
-from gan_upsample.data.shapes import BrightShapes
+from gan_upsample.data.shapes import SHAPE_KINDS, BrightShapes
 from gan_upsample.errors import ConfigError
 
 VAL_START_INDEX = 1 << 32
@@ -47,7 +50,7 @@ class ImageDataModule(LightningDataModule, ABC):
 
     The contract of every data module: each batch of the train, validation, test and predict loaders is a
     ``torch.Tensor`` of shape ``(N, channels, image_size, image_size)``, dtype float32, values in [-1, 1];
-    no labels, no tuples. Its data sets therefore yield ``(C, H, W)`` tensors.
+    no labels, no tuples (unless built with ``labels: true``). Its data sets therefore yield ``(C, H, W)`` tensors.
 
     The training loader shuffles and drops the last incomplete batch (GAN steps want full batches); the
     validation and test loaders keep every image in order. ``seed`` fixes what the data sets draw
@@ -73,6 +76,10 @@ class ImageDataModule(LightningDataModule, ABC):
         seed: Seed of the data sets, the splits and the per-epoch shuffling.
         pin_memory: Pin batches in page-locked memory for faster copies to the GPU.
     """
+
+    labels: bool = False
+    """Whether items are ``(image, label)`` pairs (an ``int64`` class index) instead of images; only the data
+    modules that have labels take it as an argument, and only a linear probe asks for it."""
 
     val_size: int | float
     """Images of :meth:`_split_source` held out for validation: a count (int) or a fraction (float in (0, 1)).
@@ -191,6 +198,26 @@ class ImageDataModule(LightningDataModule, ABC):
         """Test batches in a fixed order (the validation set when the data set has no test split)."""
         return self._loader(self.test_set, "test")
 
+    def probe_splits(self) -> list[tuple[Dataset[Any], Dataset[Any]]]:
+        """The ``(train, test)`` pairs of labelled items a linear probe is trained and tested on, in order.
+
+        By default one pair: the training set and the test set. A data set with a protocol of its own (STL-10's
+        ten predefined training folds) returns one pair per fold; the probe reports the mean accuracy.
+
+        Raises:
+            ConfigError: The data module was not built with ``labels: true``.
+        """
+        if not self.labels:
+            raise ConfigError(
+                f"{type(self).__name__} yields images without labels; a linear probe needs labels: set "
+                "labels: true on its data module (DigitsDataModule, BrightShapesDataModule, CIFAR10DataModule, "
+                "MNISTDataModule, STL10DataModule with split: train)"
+            )
+        self.setup("fit")
+        self.setup("test")
+        assert self.train_set is not None and self.test_set is not None
+        return [(self.train_set, self.test_set)]
+
 
 class BrightShapesDataModule(ImageDataModule):
     """The embedded procedural bright shapes (:class:`~gan_upsample.data.shapes.BrightShapes`); no download.
@@ -208,6 +235,10 @@ class BrightShapesDataModule(ImageDataModule):
             (``channels * image_size**2 * 4`` bytes an image: 12 KiB at 32 px RGB, 48 MiB for 4,096 images)
             instead of drawing each image again every epoch (about 0.3 ms an image on one core, a sixth of a
             quickstart training step). The images are the same either way.
+        labels: Yield ``(image, label)`` pairs, the label being the index in
+            :data:`~gan_upsample.data.shapes.SHAPE_KINDS` of the shape drawn last (on top: no other shape covers
+            it, though the border may cut it); with ``max_shapes: 1`` it is the kind of the image's only shape.
+            For a linear probe; training a generator needs plain images (the default).
         **kwargs: Common arguments of :class:`ImageDataModule` (``image_size``, ``channels``, ``batch_size``,
             ``num_workers``, ``seed``, ``pin_memory``).
     """
@@ -219,6 +250,7 @@ class BrightShapesDataModule(ImageDataModule):
         min_shapes: int = 1,
         max_shapes: int = 4,
         cache: bool = True,
+        labels: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -227,6 +259,7 @@ class BrightShapesDataModule(ImageDataModule):
         self.min_shapes = min_shapes
         self.max_shapes = max_shapes
         self.cache = cache
+        self.labels = labels
 
     def _shapes(self, num_samples: int, start_index: int) -> BrightShapes:
         return BrightShapes(
@@ -245,21 +278,46 @@ class BrightShapesDataModule(ImageDataModule):
     def _make_val_set(self) -> Dataset[torch.Tensor]:
         return self._cached(self._shapes(self.num_val, VAL_START_INDEX))
 
-    def _cached(self, shapes: BrightShapes) -> Dataset[torch.Tensor]:
-        return InMemory(torch.stack([shapes[i] for i in range(len(shapes))])) if self.cache and len(shapes) else shapes
+    def _cached(self, shapes: BrightShapes) -> Dataset[Any]:
+        if not self.labels:
+            return (
+                InMemory(torch.stack([shapes[i] for i in range(len(shapes))])) if self.cache and len(shapes) else shapes
+            )
+        if not (self.cache and len(shapes)):
+            return _ShapesWithLabels(shapes)
+        items = [shapes.item_with_kinds(i) for i in range(len(shapes))]
+        labels = torch.tensor([SHAPE_KINDS.index(kinds[-1]) for _, kinds in items], dtype=torch.int64)
+        return InMemory(torch.stack([image for image, _ in items]), labels)
 
 
-class InMemory(Dataset[torch.Tensor]):
-    """Images held in one ``(N, C, H, W)`` tensor; item ``i`` is ``images[i]``."""
+class _ShapesWithLabels(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Bright shapes drawn on access, with the index of the kind of the shape drawn last as label."""
 
-    def __init__(self, images: torch.Tensor) -> None:
+    def __init__(self, shapes: BrightShapes) -> None:
+        self.shapes = shapes
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, kinds = self.shapes.item_with_kinds(index)
+        return image, torch.tensor(SHAPE_KINDS.index(kinds[-1]), dtype=torch.int64)
+
+
+class InMemory(Dataset[Any]):
+    """Images held in one ``(N, C, H, W)`` tensor; item ``i`` is ``images[i]``, or ``(images[i], labels[i])``."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        if labels is not None and len(labels) != len(images):
+            raise ValueError(f"{len(labels)} labels for {len(images)} images")
         self.images = images
+        self.labels = labels
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
+    def __getitem__(self, index: int) -> Any:
+        return self.images[index] if self.labels is None else (self.images[index], self.labels[index])
 
 
 class NaturalCropsDataModule(ImageDataModule):
@@ -309,6 +367,57 @@ class NaturalCropsDataModule(ImageDataModule):
         return self._crops(self.num_val, "val", False)
 
 
+class DigitsDataModule(ImageDataModule):
+    """The handwritten digits bundled with scikit-learn (``sklearn.datasets.load_digits``); no download.
+
+    1,797 grey 8x8 digits (the test part of the UCI "optdigits" set, 17 grey levels, about 180 per class),
+    resized bilinearly to ``image_size`` and replicated to RGB when ``channels`` is 3. The only labelled *natural*
+    data available offline, hence the default labelled data of a linear probe
+    (:class:`~gan_upsample.callbacks.LinearProbe`); small and blurry for training a generator. A permutation seeded
+    by ``seed`` holds out ``num_val`` digits for validation (and test); ``num_train`` of the others train.
+
+    Args:
+        num_train: Training digits (the first of the permuted rest); ``None``: all 1,797 minus ``num_val``.
+        num_val: Validation (and test) digits.
+        labels: Yield ``(image, digit)`` pairs (for a linear probe) instead of images.
+        **kwargs: Common arguments of :class:`ImageDataModule` (``image_size``, ``channels``, ``batch_size``,
+            ``num_workers``, ``seed``, ``pin_memory``).
+    """
+
+    def __init__(self, num_train: int | None = None, num_val: int = 297, labels: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if num_val < 1 or (num_train is not None and num_train < 1):
+            raise ConfigError(f"DigitsDataModule: num_train and num_val must be >= 1, got {num_train}, {num_val}")
+        self.num_train = num_train
+        self.num_val = num_val
+        self.labels = labels
+        self._all: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _digits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._all is None:
+            from sklearn.datasets import load_digits
+
+            digits = load_digits()
+            images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # 0..16 -> [-1, 1]
+            size = (self.image_size, self.image_size)
+            images = torch.nn.functional.interpolate(images, size=size, mode="bilinear", align_corners=False)
+            images = images.clamp(-1.0, 1.0).expand(-1, self.channels, -1, -1).contiguous()
+            self._all = (images, torch.tensor(digits.target, dtype=torch.int64))
+        return self._all
+
+    def _part(self, train: bool) -> Dataset[Any]:
+        images, labels = self._digits()
+        train_idx, val_idx = held_out_split(len(images), self.num_val, self.seed)
+        indices = torch.tensor(train_idx[: self.num_train] if train else val_idx)
+        return InMemory(images[indices], labels[indices] if self.labels else None)
+
+    def _make_train_set(self) -> Dataset[torch.Tensor]:
+        return self._part(train=True)
+
+    def _make_val_set(self) -> Dataset[torch.Tensor]:
+        return self._part(train=False)
+
+
 def held_out_split(num_items: int, val_size: int | float, seed: int) -> tuple[list[int], list[int]]:
     """Split ``range(num_items)`` into sorted ``(train, val)`` index lists by a permutation seeded with ``seed``.
 
@@ -337,25 +446,33 @@ def held_out_split(num_items: int, val_size: int | float, seed: int) -> tuple[li
     return sorted(order[num_val:]), sorted(order[:num_val])
 
 
-class _ImagesOnly(Dataset[torch.Tensor]):
-    """Items of ``dataset`` (optionally a subset), without their labels, through ``transform``."""
+class _ImagesOnly(Dataset[Any]):
+    """Items of ``dataset`` (optionally a subset) through ``transform``, without their labels unless ``labels``.
+
+    With ``labels`` an item is ``(image, label)``, the label the ``int64`` class index the data set gives.
+    """
 
     def __init__(
         self,
         dataset: Dataset[Any],
         transform: Callable[[Any], torch.Tensor],
         indices: Sequence[int] | None = None,
+        labels: bool = False,
     ) -> None:
         self.dataset = dataset
         self.transform = transform
         self.indices = indices
+        self.labels = labels
 
     def __len__(self) -> int:
         return len(self.indices) if self.indices is not None else len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> Any:
         item = self.dataset[self.indices[index] if self.indices is not None else index]
-        return self.transform(item[0] if isinstance(item, tuple | list) else item)
+        image = self.transform(item[0] if isinstance(item, tuple | list) else item)
+        if not self.labels:
+            return image
+        return image, torch.tensor(int(item[1]), dtype=torch.int64)
 
 
 class _ConvertMode:
@@ -429,10 +546,11 @@ class TorchvisionDataModule(ImageDataModule):
         return self._source("train")
 
     def _split_view(self, source: Dataset[Any], indices: Sequence[int], train: bool) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(source, self._train_transform() if train else self._eval_transform(), indices)
+        transform = self._train_transform() if train else self._eval_transform()
+        return _ImagesOnly(source, transform, indices, labels=self.labels)
 
     def _make_test_set(self) -> Dataset[torch.Tensor]:
-        return _ImagesOnly(self._source("test"), self._eval_transform())
+        return _ImagesOnly(self._source("test"), self._eval_transform(), labels=self.labels)
 
     def _splits_to_download(self) -> Sequence[str]:
         return ("train", "test")
@@ -475,6 +593,7 @@ class CIFAR10DataModule(TorchvisionDataModule):
         val_size: Training images held out for validation: a count (int) or a fraction (float in (0, 1)).
         hflip: Flip half the training images horizontally.
         image_size: Side of the images; resized (bicubic) when not 32.
+        labels: Yield ``(image, class index)`` pairs (for a linear probe) instead of images.
         **kwargs: Common arguments of :class:`ImageDataModule` (``channels``, ``batch_size``, ``num_workers``,
             ``seed``, ``pin_memory``).
     """
@@ -489,11 +608,13 @@ class CIFAR10DataModule(TorchvisionDataModule):
         val_size: int | float = 0.05,
         hflip: bool = False,
         image_size: int = 32,
+        labels: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(root=root, download=download, image_size=image_size, **kwargs)
         self.val_size = val_size
         self.hflip = hflip
+        self.labels = labels
 
     def _torchvision_dataset(self, split: str, download: bool) -> Dataset[Any]:
         return tv_datasets.CIFAR10(self.root, train=split == "train", download=download)
@@ -518,6 +639,7 @@ class MNISTDataModule(TorchvisionDataModule):
         download: Download MNIST into ``root`` if it is missing.
         val_size: Training images held out for validation: a count (int) or a fraction (float in (0, 1)).
         image_size: Side of the images; resized (bicubic) when not 28.
+        labels: Yield ``(image, digit)`` pairs (for a linear probe) instead of images.
         **kwargs: Common arguments of :class:`ImageDataModule` (``channels``, ``batch_size``, ``num_workers``,
             ``seed``, ``pin_memory``).
     """
@@ -531,10 +653,12 @@ class MNISTDataModule(TorchvisionDataModule):
         download: bool = False,
         val_size: int | float = 0.05,
         image_size: int = 32,
+        labels: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(root=root, download=download, image_size=image_size, **kwargs)
         self.val_size = val_size
+        self.labels = labels
 
     def _torchvision_dataset(self, split: str, download: bool) -> Dataset[Any]:
         return tv_datasets.MNIST(self.root, train=split == "train", download=download)
@@ -557,6 +681,10 @@ class STL10DataModule(TorchvisionDataModule):
         crop_size: Side of the crops taken from the 96-pixel images.
         hflip: Flip half the training images horizontally.
         image_size: Side of the images; crops are resized (bicubic) when it differs from ``crop_size``.
+        labels: Yield ``(image, class index)`` pairs (for a linear probe); needs ``split: train``. The probe then
+            follows the STL-10 protocol (Coates et al. 2011, and DeePSiM's section 4.1): one classifier per
+            predefined training fold of 1,000 images (:meth:`probe_splits`), each tested on the 8,000 test
+            images, the accuracies averaged.
         **kwargs: Common arguments of :class:`ImageDataModule` (``channels``, ``batch_size``, ``num_workers``,
             ``seed``, ``pin_memory``).
     """
@@ -573,15 +701,32 @@ class STL10DataModule(TorchvisionDataModule):
         crop_size: int = 64,
         hflip: bool = False,
         image_size: int = 64,
+        labels: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(root=root, download=download, image_size=image_size, **kwargs)
         if not 1 <= crop_size <= 96:
             raise ConfigError(f"crop_size must be in [1, 96] (STL-10 images are 96x96), got {crop_size}")
+        if labels and split != "train":
+            raise ConfigError(f"STL10DataModule: labels: true needs split: train (the {split!r} images have no labels)")
         self.split = split
         self.val_size = val_size
         self.crop_size = crop_size
         self.hflip = hflip
+        self.labels = labels
+
+    #: STL-10's predefined training folds (``fold_indices.txt``), 1,000 images each.
+    NUM_FOLDS = 10
+
+    def probe_splits(self) -> list[tuple[Dataset[Any], Dataset[Any]]]:
+        """STL-10's protocol: each of the ten predefined training folds paired with the test split."""
+        super().probe_splits()  # checks labels
+        test = self._make_test_set()
+        folds = []
+        for fold in range(self.NUM_FOLDS):
+            source = tv_datasets.STL10(self.root, split="train", folds=fold, download=False)
+            folds.append((_ImagesOnly(source, self._eval_transform(), labels=True), test))
+        return folds
 
     def _torchvision_dataset(self, split: str, download: bool) -> Dataset[Any]:
         return tv_datasets.STL10(self.root, split=self.split if split == "train" else split, download=download)

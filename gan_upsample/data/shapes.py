@@ -92,10 +92,14 @@ class BrightShapes(Dataset[torch.Tensor]):
         return self.num_samples
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        array = np.array(self.image(index))  # a writable copy, which torch.from_numpy wants
-        tensor = torch.from_numpy(array)
+        return self.item_with_kinds(index)[0]
+
+    def item_with_kinds(self, index: int) -> tuple[torch.Tensor, list[str]]:
+        """Item ``index`` (as ``self[index]`` gives it) and the kinds of its shapes in drawing order, in one render."""
+        image, kinds = self.render(index)
+        tensor = torch.from_numpy(np.array(image))  # a writable copy, which torch.from_numpy wants
         tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-        return tensor.float().div_(127.5).sub_(1.0)
+        return tensor.float().div_(127.5).sub_(1.0), kinds
 
     def image(self, index: int) -> Image.Image:
         """Render image ``index`` as an 8-bit PIL image (mode ``"RGB"``, or ``"L"`` when ``channels`` is 1)."""

@@ -144,6 +144,9 @@ class AdversarialModule(pl.LightningModule):
 
     #: True when :meth:`fakes_for` returns targets (paired tasks: LPIPS, PSNR, ... need them).
     paired: ClassVar[bool] = False
+    #: True when :meth:`fakes_for` also accepts a count and then draws images from a prior (unconditional GANs;
+    #: a VAE, which is paired for a batch of images and samples its prior for a count).
+    samples_prior: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -274,6 +277,20 @@ class AdversarialModule(pl.LightningModule):
         """
         raise NotImplementedError
 
+    def codes_for(self, real: Tensor) -> Tensor:
+        """The codes an encoder gives a batch of real images (evaluation generator, eval mode, no gradients).
+
+        What a linear probe (:class:`~gan_upsample.callbacks.LinearProbe`) classifies. Modules without an
+        encoder raise :class:`~gan_upsample.errors.ConfigError`.
+
+        Args:
+            real: ``(N, C, H, W)`` real images in ``[-1, 1]`` (on any device).
+
+        Returns:
+            ``(N, ...)`` codes, e.g. ``(N, 8, H / 8, W / 8)`` for the DeePSiM autoencoder.
+        """
+        raise ConfigError(f"{type(self).__name__} has no encoder: a linear probe needs an autoencoder's codes")
+
     # -- configuration check ------------------------------------------------------------------------
     def check_image_shape(self, shape: tuple[int, int, int]) -> None:
         """Check, before any batch, that the networks were built for the data's images ``(C, H, W)``.
@@ -317,8 +334,11 @@ class AdversarialModule(pl.LightningModule):
         finally:
             net.train(was_training)
 
-    def predict_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        """The fakes for a batch (latents seeded by ``seed + batch_idx``), for ``predict`` and ``generate``."""
+    def predict_step(self, batch: Tensor | int, batch_idx: int) -> Tensor:
+        """The fakes for a batch (latents seeded by ``seed + batch_idx``), for ``predict`` and ``generate``.
+
+        ``batch`` may be a count (``generate`` feeds counts to draw from a prior, see :attr:`samples_prior`).
+        """
         return self.fakes_for(batch, torch.Generator().manual_seed(self.seed + batch_idx)).fakes
 
     # -- one training step ------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from gan_upsample.losses.deepsim import FeatureTerm, ImageNorm, ImageTerm
 from gan_upsample.losses.terms import LossTerm
 from gan_upsample.metrics.paired import high_frequency_ratio, normalized_euclidean_error
 from gan_upsample.models.discriminators import Discriminator
-from gan_upsample.models.encoder_decoder import ImageToImageGenerator
+from gan_upsample.models.encoder_decoder import EncoderDecoder, ImageToImageGenerator
 from gan_upsample.models.tasks import Reconstruction, Task
 
 
@@ -167,6 +167,26 @@ class DeePSiMModule(AdversarialModule):
         real = real.to(self.device)
         x = self.task.inputs(real)
         return Generated(self.generate(x), targets=real, inputs=self.task.display(x))
+
+    @torch.no_grad()
+    def codes_for(self, real: torch.Tensor) -> torch.Tensor:
+        """The encoder's codes of the task's input of ``real`` (EMA generator when enabled), for a linear probe.
+
+        Raises:
+            ConfigError: The generator is not an :class:`~gan_upsample.models.encoder_decoder.EncoderDecoder`.
+        """
+        net = self.eval_generator
+        if not isinstance(net, EncoderDecoder):
+            raise ConfigError(
+                f"{type(self).__name__}: a linear probe needs the codes of an EncoderDecoder generator, but the "
+                f"generator is a {type(net).__name__}"
+            )
+        was_training = net.training
+        net.eval()
+        try:
+            return net.encode(self.task.inputs(real.to(self.device)))
+        finally:
+            net.train(was_training)
 
     def _eval_start(self) -> None:
         self._val_preds, self._val_targets = [], []

@@ -33,6 +33,7 @@ class GANModule(AdversarialModule):
     """
 
     paired = False
+    samples_prior = True
 
     def __init__(self, generator: Generator, discriminator: Discriminator, **kwargs: Any) -> None:
         super().__init__(generator, discriminator, **kwargs)

@@ -9,12 +9,14 @@ from gan_upsample.metrics.checkerboard import (
 )
 from gan_upsample.metrics.convergence import ConvergenceVerdict, converged, converged_from_csv, read_metric_curve
 from gan_upsample.metrics.precision_recall import PrecisionRecallScores, precision_recall
+from gan_upsample.metrics.probe import linear_probe_accuracy
 
 __all__ = [
     "ConvergenceVerdict",
     "PrecisionRecallScores",
     "converged",
     "converged_from_csv",
+    "linear_probe_accuracy",
     "precision_recall",
     "read_metric_curve",
     "nyquist_peak_ratio",

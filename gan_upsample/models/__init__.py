@@ -7,7 +7,12 @@ from gan_upsample.models.discriminators import (
     Discriminator,
     PatchDiscriminator,
 )
-from gan_upsample.models.encoder_decoder import EncoderDecoder, FeatureInverter, ImageToImageGenerator
+from gan_upsample.models.encoder_decoder import (
+    EncoderDecoder,
+    FeatureInverter,
+    ImageToImageGenerator,
+    VariationalEncoderDecoder,
+)
 from gan_upsample.models.generators import DCGANGenerator, Generator
 from gan_upsample.models.tasks import Colorization, Inversion, Reconstruction, Task
 from gan_upsample.models.weights import WeightsUnavailableError
@@ -30,4 +35,5 @@ __all__ = [
     "PatchDiscriminator",
     "Reconstruction",
     "Task",
+    "VariationalEncoderDecoder",
 ]

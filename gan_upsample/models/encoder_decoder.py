@@ -10,6 +10,10 @@ an image loss (METHODS.md section 3). This module holds the networks:
   the paper's autoencoder: the code is an 8-channel map 8 times smaller than the image. With
   ``in_channels=1, out_channels=3`` it is the colourisation network of METHODS.md section 4, optionally
   with wide activation blocks (WDSR) and pyramid pooling (PSPNet) at the bottleneck.
+- :class:`VariationalEncoderDecoder`: the same network as a variational autoencoder (Kingma & Welling 2014,
+  "Auto-Encoding Variational Bayes"; the paper's section 4.2): the encoder gives the mean and log-variance of
+  a diagonal Gaussian over the code, the decoder maps a code drawn from it (or from the prior ``N(0, I)``)
+  to an image.
 - :class:`FeatureInverter`: from the features of a fixed network (a conv map such as AlexNet conv5, or a
   vector such as fc6 ... fc8) back to the image, the paper's network inversion.
 
@@ -33,7 +37,7 @@ from gan_upsample.nn.downsamplers import Downsampler, DownsamplerFactory, Stride
 from gan_upsample.nn.padding import SameConv2d
 from gan_upsample.nn.upsamplers import ResizeConv, Upsampler, UpsamplerFactory
 
-__all__ = ["EncoderDecoder", "FeatureInverter", "ImageToImageGenerator"]
+__all__ = ["EncoderDecoder", "FeatureInverter", "ImageToImageGenerator", "VariationalEncoderDecoder"]
 
 Output = Literal["linear", "tanh"]
 
@@ -266,15 +270,133 @@ class EncoderDecoder(ImageToImageGenerator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
+        """Decode ``steps`` codes on the line from ``encode(a)`` to ``encode(b)`` (both ends included).
+
+        Args:
+            a: One image ``(in_channels, H, W)``.
+            b: Another image of that shape.
+            steps: Number of codes, at least 2: ``t = 0, 1 / (steps - 1), ..., 1``.
+
+        Returns:
+            ``(steps, out_channels, H, W)``: ``decode((1 - t) * encode(a) + t * encode(b))``.
+        """
+        if steps < 2:
+            raise ConfigError(f"interpolate needs steps >= 2 (both ends), got {steps}")
+        codes = self.encode(torch.stack([a, b]))
+        t = torch.linspace(0.0, 1.0, steps, device=codes.device, dtype=codes.dtype).view(-1, 1, 1, 1)
+        return self.decode((1 - t) * codes[:1] + t * codes[1:])
+
+
+class VariationalEncoderDecoder(EncoderDecoder):
+    """:class:`EncoderDecoder` whose encoder gives a diagonal Gaussian over the code: a variational autoencoder.
+
+    The encoder's last ``1x1`` convolution gives ``2 * code_channels`` channels, the mean and the log-variance
+    of ``q(z | x)`` per code unit (:meth:`posterior`); the log-variance is clamped to ``[-30, 20]`` so that
+    ``exp`` stays finite. The decoder is the autoencoder's. Training draws ``z = mu + exp(logvar / 2) * eps``
+    with ``eps ~ N(0, I)`` (:meth:`reparameterize`; the module does it, with its seeded noise), and the KL
+    divergence to the prior ``N(0, I)`` (:func:`~gan_upsample.losses.vae.gaussian_kl`) keeps the codes close
+    to it, so that decoding prior draws (:meth:`sample`) gives images.
+
+    ``forward(x)`` and :meth:`encode` are deterministic: ``decode(mu)`` and ``mu``, the reconstruction and the
+    code an evaluation or a linear probe wants. Arguments are :class:`EncoderDecoder`'s; ``code_channels`` is
+    required (8 in the paper, as for the autoencoder).
+    """
+
+    #: Clamp of the log-variance: ``exp(20 / 2)`` is a standard deviation of 2e4, ``exp(-30 / 2)`` of 3e-7.
+    LOGVAR_RANGE = (-30.0, 20.0)
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        base_channels: int = 32,
+        max_channels: int = 256,
+        num_down: int = 3,
+        code_channels: int = 8,
+        downsampler: DownsamplerFactory = StridedConv,
+        upsampler: UpsamplerFactory = ResizeConv,
+        wide_blocks: int = 0,
+        pyramid_pooling: bool = False,
+        negative_slope: float = 0.3,
+        output: Output = "tanh",
+        norm: Literal["none", "batch"] = "none",
+    ) -> None:
+        if code_channels is None:
+            raise ConfigError(f"{type(self).__name__} needs code_channels (an integer, 8 in the paper), not null")
+        super().__init__(
+            in_channels,
+            out_channels,
+            base_channels,
+            max_channels,
+            num_down,
+            code_channels,
+            downsampler,
+            upsampler,
+            wide_blocks,
+            pyramid_pooling,
+            negative_slope,
+            output,
+            norm,
+        )
+        projection = self.encoder[-1]
+        assert isinstance(projection, nn.Conv2d)
+        # Mean and log-variance from one 1x1 convolution; the log-variance starts near 0 (unit variance).
+        head = nn.Conv2d(projection.in_channels, 2 * self.code_channels, kernel_size=1)
+        with torch.no_grad():
+            head.weight[: self.code_channels].copy_(projection.weight)
+            head.bias[: self.code_channels].copy_(projection.bias)
+            head.weight[self.code_channels :].mul_(0.01)
+            head.bias[self.code_channels :].zero_()
+        self.encoder[-1] = head
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of ``q(z | x)``, each ``(N, code_channels, H / 2**num_down, W / 2**num_down)``."""
+        stats = EncoderDecoder.encode(self, x)
+        mu, logvar = stats.chunk(2, dim=1)
+        return mu, logvar.clamp(*self.LOGVAR_RANGE)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean: the deterministic code of ``x``."""
+        return self.posterior(x)[0]
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """``mu + exp(logvar / 2) * noise``: a draw from ``q(z | x)`` differentiable in ``mu`` and ``logvar``.
+
+        Args:
+            mu: Posterior mean.
+            logvar: Posterior log-variance, the same shape.
+            noise: Standard normal noise of that shape (the caller draws it, from a seeded generator).
+        """
+        return mu + torch.exp(0.5 * logvar) * noise
+
+    def sample(self, num: int, code_size: tuple[int, int], generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``num`` codes drawn from the prior ``N(0, I)`` (on the CPU from ``generator``).
+
+        Args:
+            num: Number of images.
+            code_size: ``(h, w)`` of the code, e.g. ``code_shape(64)[1:]`` for 64-pixel images.
+            generator: Source of the codes (``None``: the global RNG).
+        """
+        z = torch.randn(num, self.code_channels, *code_size, generator=generator)
+        first = next(self.parameters())
+        return self.decode(z.to(device=first.device, dtype=first.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
 
 class FeatureInverter(ImageToImageGenerator):
     """Reconstructs an image from the features of a fixed network (DeePSiM network inversion).
 
     A conv feature map ``(N, in_channels, feature_size, feature_size)`` (e.g. AlexNet conv5) passes
-    through two ``3x3`` conv blocks; a flat vector ``(N, in_channels)`` (e.g. fc6 ... fc8, or a flattened
-    pool5) is mapped by a linear layer to a ``start_size x start_size`` map (default 4x4) and one conv
-    block. Then ``log2(image_size / start_size)`` stages of upsampler + leaky ReLU double the resolution
-    and halve the channels down to ``base_channels``, and a reflection-padded ``3x3`` convolution gives
+    through two ``3x3`` conv blocks (the paper's generator for conv5: convolutions, then up-convolutions); a
+    flat vector ``(N, in_channels)`` (e.g. fc6 ... fc8, or a flattened pool5) passes through the fully connected
+    layers of ``fc_widths`` (leaky ReLU after each; the paper's generator for fully connected features has three,
+    of 4096, 4096 and 4096 units, before reshaping), then a linear layer to a ``start_size x start_size`` map
+    (default 4x4) and one conv block. Then ``log2(image_size / start_size)`` stages of upsampler + leaky ReLU double
+    the resolution and halve the channels down to ``base_channels``, and a reflection-padded ``3x3`` convolution gives
     the image, followed by ``tanh`` or nothing.
 
     A conv map whose side is not a ``2**n`` fraction of ``image_size`` (AlexNet conv5 of a 64x64 image is
@@ -292,6 +414,8 @@ class FeatureInverter(ImageToImageGenerator):
         output: ``tanh`` (images in [-1, 1]) or ``linear`` (the paper's choice).
         start_size: Side of the map the upsampling stages start from; ``None`` uses ``feature_size`` for a
             conv map and 4 for a vector. A conv map of another side is resized to it bilinearly.
+        fc_widths: Units of the fully connected layers before the one that makes the start map (flat input
+            only); empty: that linear layer alone.
     """
 
     def __init__(
@@ -306,9 +430,13 @@ class FeatureInverter(ImageToImageGenerator):
         negative_slope: float = 0.3,
         output: Output = "tanh",
         start_size: int | None = None,
+        fc_widths: list[int] | None = None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        fc_widths = list(fc_widths or [])
+        for width in fc_widths:
+            _check_int(name, "fc_widths[i]", width)
         for arg, value in (
             ("in_channels", in_channels),
             ("out_channels", out_channels),
@@ -325,6 +453,8 @@ class FeatureInverter(ImageToImageGenerator):
             raise ConfigError(f"{name}: max_channels ({max_channels}) must be >= base_channels ({base_channels})")
         _check_common(name, negative_slope, output)
         self.flat = feature_size is None or feature_size == 1
+        if fc_widths and not self.flat:
+            raise ConfigError(f"{name}: fc_widths is for feature vectors (feature_size null or 1), not conv maps")
         self.feature_size = 1 if self.flat else feature_size
         if start_size is None:
             start_size = 4 if self.flat else self.feature_size
@@ -345,8 +475,14 @@ class FeatureInverter(ImageToImageGenerator):
             return _kaiming(ConvBlock(cin, cout, 3, negative_slope=negative_slope), negative_slope)
 
         if self.flat:
+            front: list[nn.Module] = []
+            for cin, cout in zip([in_channels, *fc_widths], fc_widths):
+                front += [_kaiming(nn.Linear(cin, cout), negative_slope), nn.LeakyReLU(negative_slope)]
             self.stem = nn.Sequential(
-                _kaiming(nn.Linear(in_channels, widths[0] * start_size * start_size), negative_slope),
+                *front,
+                _kaiming(
+                    nn.Linear(([in_channels, *fc_widths])[-1], widths[0] * start_size * start_size), negative_slope
+                ),
                 nn.Unflatten(1, (widths[0], start_size, start_size)),
                 nn.LeakyReLU(negative_slope),
                 block(widths[0], widths[0]),

@@ -21,6 +21,7 @@ from gan_upsample.data import (
     BrightShapesDataModule,
     CelebADataModule,
     CIFAR10DataModule,
+    DigitsDataModule,
     ImageDataModule,
     ImageFolderDataModule,
     MNISTDataModule,
@@ -28,6 +29,7 @@ from gan_upsample.data import (
     STL10DataModule,
 )
 from gan_upsample.data.datamodules import VAL_START_INDEX, InMemory, held_out_split
+from gan_upsample.data.shapes import SHAPE_KINDS
 from gan_upsample.errors import ConfigError
 
 
@@ -292,6 +294,10 @@ def _natural_crops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: An
     return NaturalCropsDataModule(num_train=6, num_val=3, **kwargs)
 
 
+def _digits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
+    return DigitsDataModule(num_train=6, num_val=3, **kwargs)
+
+
 def _image_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
     _write_folder(tmp_path, 10)
     return ImageFolderDataModule(str(tmp_path), val_size=3, random_crop=True, hflip=True, **kwargs)
@@ -320,6 +326,7 @@ def _celeba(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> I
 MAKERS: dict[type[ImageDataModule], Callable[..., ImageDataModule]] = {
     BrightShapesDataModule: _bright_shapes,
     NaturalCropsDataModule: _natural_crops,
+    DigitsDataModule: _digits,
     ImageFolderDataModule: _image_folder,
     MNISTDataModule: _mnist,
     CIFAR10DataModule: _cifar10,
@@ -401,3 +408,70 @@ def test_held_out_split_is_unchanged(
     dm.setup("fit")
     assert list(dm.train_set.indices) == train  # type: ignore[union-attr]
     assert list(dm.val_set.indices) == val  # type: ignore[union-attr]
+
+
+def _stl10_labelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> ImageDataModule:
+    _write_fake_stl10(tmp_path, monkeypatch, num_unlabeled=1, num_test=3)
+    folder = tmp_path / tv_datasets.STL10.base_folder
+    rng = np.random.default_rng(1)
+    (folder / "train_X.bin").write_bytes(rng.integers(0, 256, size=(10, 3, 96, 96), dtype=np.uint8).tobytes())
+    (folder / "train_y.bin").write_bytes((np.arange(10) % 3 + 1).astype(np.uint8).tobytes())
+    (folder / "fold_indices.txt").write_text("".join(f"{i} {(i + 5) % 10}\n" for i in range(10)))
+    return STL10DataModule(root=str(tmp_path), split="train", val_size=3, labels=True, **kwargs)
+
+
+LABELLED: dict[str, Callable[..., ImageDataModule]] = {
+    "BrightShapesDataModule": lambda t, m, **kw: _bright_shapes(t, m, labels=True, **kw),
+    "BrightShapesDataModule-uncached": lambda t, m, **kw: _bright_shapes(t, m, labels=True, cache=False, **kw),
+    "DigitsDataModule": lambda t, m, **kw: _digits(t, m, labels=True, **kw),
+    "MNISTDataModule": lambda t, m, **kw: _mnist(t, m, labels=True, **kw),
+    "CIFAR10DataModule": lambda t, m, **kw: _cifar10(t, m, labels=True, **kw),
+    "STL10DataModule": _stl10_labelled,
+}
+"""The data modules that keep their labels when asked (``labels=True``)."""
+
+
+@pytest.mark.parametrize("name", list(LABELLED))
+def test_labelled_loaders_yield_images_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    dm = LABELLED[name](tmp_path, monkeypatch, image_size=SIZE, batch_size=2)
+    assert dm.labels
+    for stage in ("fit", "test"):
+        dm.setup(stage)
+    for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()):
+        for images, labels in loader:
+            assert images.dtype == torch.float32 and images.shape[1:] == (3, SIZE, SIZE)
+            assert labels.dtype == torch.int64 and labels.shape == (len(images),)
+    splits = dm.probe_splits()
+    assert len(splits) == (10 if name == "STL10DataModule" else 1)
+    image, label = splits[0][0][0]
+    assert image.shape == (3, SIZE, SIZE) and label.ndim == 0
+
+
+def test_bright_shapes_label_is_the_kind_of_the_top_shape() -> None:
+    dm = BrightShapesDataModule(num_train=8, num_val=2, image_size=SIZE, batch_size=2, labels=True, seed=4)
+    dm.setup("fit")
+    shapes = BrightShapes(image_size=SIZE, num_samples=8, seed=4)
+    for i in range(8):
+        image, label = dm.train_set[i]
+        torch.testing.assert_close(image, shapes[i])
+        assert SHAPE_KINDS[int(label)] == shapes.kinds(i)[-1]
+
+
+def test_digits_are_the_scikit_learn_digits() -> None:
+    from sklearn.datasets import load_digits
+
+    dm = DigitsDataModule(num_val=5, image_size=8, channels=1, labels=True, seed=0)
+    dm.setup("fit")
+    assert len(dm.train_set) == 1797 - 5 and len(dm.val_set) == 5
+    digits = load_digits()
+    _, val = held_out_split(1797, 5, 0)
+    image, label = dm.val_set[0]
+    torch.testing.assert_close(image[0], torch.tensor(digits.images[val[0]], dtype=torch.float32) / 8 - 1)
+    assert int(label) == digits.target[val[0]]
+
+
+def test_probe_without_labels_and_stl10_unlabelled_with_labels_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="labels: true"):
+        BrightShapesDataModule(num_train=4, num_val=2).probe_splits()
+    with pytest.raises(ConfigError, match="split: train"):
+        STL10DataModule(root=str(tmp_path), labels=True)
