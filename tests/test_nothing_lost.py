@@ -84,6 +84,13 @@ def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[bytes], cwd: 
         time.sleep(0.05)
 
 
+def _logged_steps(metrics: Path) -> int:
+    """Rows of ``metrics.csv`` with a logged training value (0 while the file is missing or only a header)."""
+    if not metrics.is_file():
+        return 0
+    return sum(1 for line in metrics.read_text().splitlines()[1:] if line.strip())
+
+
 def global_step(path: Path) -> int:
     """The checkpoint's global step, -1 while there is none (the file is replaced atomically, never half-written)."""
     if not path.is_file():
@@ -126,10 +133,14 @@ def test_ctrl_c_saves_last_ckpt_and_prints_one_line_saying_how_to_resume(
     on_interrupt = fragment(tmp_path, "on_interrupt", ON_INTERRUPT)
     proc = start_fit(tmp_path, "--config", str(on_interrupt), *tiny_quickstart, *ENDLESS)
     try:
-        wait_for(lambda: (tmp_path / RUN / "metrics.csv").is_file(), proc, tmp_path)  # training has begun
+        # Training is under way: a logged training step (not only the file, which setup may create).
+        wait_for(lambda: _logged_steps(tmp_path / RUN / "metrics.csv") > 0, proc, tmp_path)
         assert not last.exists()
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"fit still running {TIMEOUT} s after Ctrl-C:\n{(tmp_path / 'stderr.txt').read_text()[-3000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
