@@ -24,6 +24,7 @@ import os
 import sys
 
 from gan_upsample.errors import find_user_error
+from gan_upsample.signals import restore_ctrl_c
 
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "GAN_UPSAMPLE_DEBUG"
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         argv: Arguments without the program name; ``None`` reads the command line.
     """
     args = sys.argv[1:] if argv is None else list(argv)
+    restore_ctrl_c()
     debug = DEBUG_FLAG in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     if DEBUG_FLAG in args:
         args = [a for a in args if a != DEBUG_FLAG]

@@ -60,7 +60,12 @@ ON_INTERRUPT = (
 )
 
 
-def start_fit(cwd: Path, *args: str) -> subprocess.Popen[bytes]:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start_fit(cwd: Path, *args: str, sigint_ignored: bool = False) -> subprocess.Popen[bytes]:
+    """``fit`` in a subprocess; ``sigint_ignored`` starts it as a shell starts a background job (SIGINT ignored)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), WANDB_MODE="offline", MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     stderr = open(cwd / "stderr.txt", "wb")  # noqa: SIM115 - the child owns it
     with stderr:
@@ -70,6 +75,7 @@ def start_fit(cwd: Path, *args: str) -> subprocess.Popen[bytes]:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            preexec_fn=_ignore_sigint if sigint_ignored else None,
         )
 
 
@@ -126,12 +132,14 @@ def test_sigkill_at_any_moment_leaves_a_last_ckpt_that_loads_and_resumes(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "background-job"])
 def test_ctrl_c_saves_last_ckpt_and_prints_one_line_saying_how_to_resume(
-    tmp_path: Path, tiny_quickstart: list[str]
+    tmp_path: Path, tiny_quickstart: list[str], sigint_ignored: bool
 ) -> None:
+    """Also for a run started as a background job (``cmd &`` in a script), which inherits SIGINT ignored."""
     last = tmp_path / RUN / "checkpoints" / "last.ckpt"
     on_interrupt = fragment(tmp_path, "on_interrupt", ON_INTERRUPT)
-    proc = start_fit(tmp_path, "--config", str(on_interrupt), *tiny_quickstart, *ENDLESS)
+    proc = start_fit(tmp_path, "--config", str(on_interrupt), *tiny_quickstart, *ENDLESS, sigint_ignored=sigint_ignored)
     try:
         # Training is under way: a logged training step (not only the file, which setup may create).
         wait_for(lambda: _logged_steps(tmp_path / RUN / "metrics.csv") > 0, proc, tmp_path)

@@ -16,6 +16,7 @@ import sys
 import warnings
 
 from gan_upsample.cli import GanUpsampleCLI
+from gan_upsample.signals import restore_ctrl_c
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
             starts the other ranks with this process's own command line, so they read the same arguments.
     """
     args = sys.argv[1:] if argv is None else argv
+    restore_ctrl_c()  # Ctrl-C of the study reaches this run even when the study was started in the background
     with warnings.catch_warnings():
         # LightningCLI warns when given ``args`` while sys.argv holds arguments: here they are the same ones.
         warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
