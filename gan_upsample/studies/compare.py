@@ -76,6 +76,7 @@ import json
 import queue
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ from gan_upsample.studies.runner import (
     StudyError,
     curve_key,
     fit_arguments,
+    interrupt_running_runs,
     is_paired,
     job_environment,
     load_yaml,
@@ -437,17 +439,29 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
         slots = queue.SimpleQueue()
         for slot in range(args.jobs):
             slots.put(slot)
+        stop = threading.Event()
 
         def in_slot(task: tuple[str, str, int, str, Path]) -> None:
+            if stop.is_set():
+                return
             slot = slots.get()
             try:
                 train(*task, slot=slot)
             finally:
                 slots.put(slot)
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
+        try:
             for future in [pool.submit(in_slot, task) for task in todo]:
                 future.result()
+        except BaseException:
+            # Ctrl-C (or a failure here): start no further run, pass the interrupt on to the running ones (they
+            # save last.ckpt; the next call resumes them), then leave.
+            stop.set()
+            interrupt_running_runs()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     rows = load_results(out, combos, placements={v.name: v.placement for v in rows_of})
     elapsed = time.perf_counter() - started

@@ -19,8 +19,10 @@ import inspect
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from argparse import ArgumentError
@@ -756,6 +758,29 @@ def job_environment(slot: int, jobs: int, cpus: int | None = None, gpus: int | N
     return env
 
 
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def interrupt_running_runs(timeout: float = 60.0) -> None:
+    """Send Ctrl-C (SIGINT) to every run process still going (parallel jobs), so each saves its ``last.ckpt``.
+
+    The study's own Ctrl-C reaches only the thread that waits for the jobs; this passes it on, then waits up to
+    ``timeout`` seconds for them and kills what is left.
+    """
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def _fit_process(args: list[str], log: Path, extra_env: dict[str, str] | None = None) -> int:
     env = dict(os.environ) | (extra_env or {})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
@@ -770,6 +795,8 @@ def _fit_process(args: list[str], log: Path, extra_env: dict[str, str] | None = 
             stderr=subprocess.STDOUT,
             env=env,
         )
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
         try:
             return proc.wait()
         except BaseException:
@@ -780,6 +807,9 @@ def _fit_process(args: list[str], log: Path, extra_env: dict[str, str] | None = 
             except subprocess.TimeoutExpired:
                 proc.kill()
             raise
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
 
 
 def run_one(

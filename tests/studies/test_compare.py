@@ -359,3 +359,37 @@ def test_parallel_jobs_train_every_run_once(tmp_path: Path, capsys: pytest.Captu
     assert "(job 1 of 2)" in printed and "(job 2 of 2)" in printed and printed.count("done in") == 2
     assert sorted(p.parent.name for p in out.glob("runs/resize_conv/*/result.json")) == ["seed0", "seed1"]
     assert main([*args, "--jobs", "0"]) == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_parallel_study_stops_every_run_with_its_last_ckpt(tmp_path: Path) -> None:
+    """Ctrl-C to the study (``--jobs 2``) reaches both running runs (each saves ``last.ckpt``); no new run starts."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "study"
+    args = ["--base", str(tiny_base(tmp_path)), "--upsamplers", "resize_conv", "--seeds", "0", "1", "2", "3"]
+    args += ["--out", str(out), "--fid_extractor", "none", "--jobs", "2", "--max_epochs", "100000"]
+    args += ["--data.init_args.num_train=32"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="offline", MPLBACKEND="Agg")
+    log = open(tmp_path / "study.log", "wb")  # noqa: SIM115 - the child owns it
+    with log:
+        proc = subprocess.Popen([sys.executable, "-m", "gan_upsample", "study", *args], stdout=log, stderr=log, env=env)
+    runs = [out / "runs" / "resize_conv" / f"seed{s}" for s in range(4)]
+    try:
+        deadline = time.monotonic() + 180
+        while sum((r / "metrics.csv").is_file() for r in runs) < 2:  # both jobs are training
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "study.log").read_text()[-3000:]
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    started = [r for r in runs if r.exists()]
+    assert len(started) == 2, (tmp_path / "study.log").read_text()[-3000:]
+    assert all((r / "checkpoints" / "last.ckpt").is_file() for r in started)
+    assert not subprocess.run(["pgrep", "-f", str(out)], capture_output=True).stdout  # no run left behind
