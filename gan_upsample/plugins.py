@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +34,12 @@ from gan_upsample.checkpoints import read_checkpoint
 from gan_upsample.errors import CheckpointError, find_user_error
 from gan_upsample.files import atomic_open
 
-__all__ = ["AtomicCheckpointIO"]
+__all__ = ["AtomicCheckpointIO", "remove_stale_temporaries"]
 
 log = logging.getLogger(__name__)
+
+#: Temporary files of other checkpoints older than this (seconds) are leftovers of a killed run.
+STALE_AFTER_S = 3600.0
 
 #: ``errno`` values of a failed write that the user fixes on the machine, not in the code.
 _USER_FIXABLE = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
@@ -52,12 +56,44 @@ def _os_error(err: BaseException) -> OSError | None:
     return None
 
 
+def remove_stale_temporaries(path: _PATH, stale_after_s: float = STALE_AFTER_S) -> list[str]:
+    """Delete the temporary files a killed save left beside checkpoint ``path``; returns their names.
+
+    A run killed while writing (SIGKILL, a node lost) cannot remove its ``.<name>.<random>.tmp``. After a
+    successful save of ``path``: every temporary file of ``path`` itself goes (one process writes a given
+    checkpoint, one save at a time, so none of them is in progress), and those of the folder's other
+    checkpoints go once they are older than ``stale_after_s``.
+    """
+    target = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(target)
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(".tmp") and ".ckpt." in entry.name):
+            continue
+        try:
+            mine = entry.name.startswith(f".{name}.")
+            if mine or now - entry.stat().st_mtime > stale_after_s:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+        except OSError:
+            continue  # gone already, or not ours to remove
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted save in %s: %s", len(removed), folder, removed)
+    return removed
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``TorchCheckpointIO`` whose local saves are atomic: the previous checkpoint survives a failed save.
 
     ``save_checkpoint`` writes ``torch.save`` output to a hidden temporary file in the target folder
     (``.<name>.<random>.tmp``, which no ``*.ckpt`` pattern matches), flushes and fsyncs it, replaces the
-    target with :func:`os.replace` and fsyncs the folder. On any error, ``KeyboardInterrupt`` included,
+    target with :func:`os.replace` and fsyncs the folder, then removes the temporary files a killed save left
+    behind (:func:`remove_stale_temporaries`). On any error, ``KeyboardInterrupt`` included,
     the temporary file is removed and the target is untouched; a user-fixable write error (no space left on
     the device, ...) becomes a :class:`~gan_upsample.errors.CheckpointError`. Remote paths (``s3://`` and
     other ``fsspec`` URLs) fall back to Lightning's own transactional save. Loading a local file that is missing
@@ -90,6 +126,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             with atomic_open(local_path) as f:
                 torch.save(checkpoint, f)
+            remove_stale_temporaries(local_path)
         except Exception as err:
             cause = _os_error(err)
             if cause is None:

@@ -16,7 +16,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from torch.testing import assert_close
 
 from gan_upsample.errors import CheckpointError, ConfigError
-from gan_upsample.plugins import AtomicCheckpointIO
+from gan_upsample.plugins import STALE_AFTER_S, AtomicCheckpointIO
 
 
 def checkpoint(value: float) -> dict[str, Any]:
@@ -40,6 +40,21 @@ def test_overwrite_replaces_the_file(tmp_path: Path) -> None:
     io.save_checkpoint(checkpoint(2.0), str(path))
     assert io.load_checkpoint(path)["global_step"] == 2
     assert os.listdir(tmp_path) == ["a.ckpt"]
+
+
+def test_a_save_removes_the_temporary_files_a_killed_save_left(tmp_path: Path) -> None:
+    """A SIGKILL mid-save leaves ``.<name>.<random>.tmp`` (nothing can remove it then): the next save does."""
+    own = [tmp_path / ".last.ckpt.0123456789ab.tmp", tmp_path / ".last.ckpt.ba9876543210.tmp"]
+    other_old = tmp_path / ".epoch=1-step=8.ckpt.aaaaaaaaaaaa.tmp"
+    other_new = tmp_path / ".epoch=2-step=16.ckpt.bbbbbbbbbbbb.tmp"  # might be another writer's, in progress
+    unrelated = [tmp_path / ".notes.txt.cccccccccccc.tmp", tmp_path / "keep.ckpt"]
+    for path in [*own, other_old, other_new, *unrelated]:
+        path.write_bytes(b"partial")
+    past = os.path.getmtime(other_new) - STALE_AFTER_S - 60
+    os.utime(other_old, (past, past))
+    AtomicCheckpointIO().save_checkpoint(checkpoint(1.0), tmp_path / "last.ckpt")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["last.ckpt", other_new.name, *(p.name for p in unrelated)])
 
 
 @pytest.mark.parametrize("error", [RuntimeError("killed mid-save"), KeyboardInterrupt()])
