@@ -49,7 +49,8 @@ def _file_state_dict(weights: str | os.PathLike[str], arch: str) -> dict[str, Te
     path = Path(weights).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"weights must be 'imagenet', 'random' or the path of a state dict file of torchvision's {arch}; "
+            f"weights must be 'imagenet', 'random', 'random-torchvision' or the path of a state dict file of "
+            f"torchvision's {arch}; "
             f"{str(weights)!r} is neither keyword and no such file exists"
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -265,7 +266,7 @@ def _split_at_relus(modules: Sequence[nn.Module]) -> list[list[nn.Module]]:
 
 def _state_dict_for(weights: str | os.PathLike[str], arch: str) -> dict[str, Tensor] | None:
     """The state dict named by ``weights``, or ``None`` for random weights."""
-    if weights == "random":
+    if weights in ("random", "random-torchvision"):
         return None
     if weights == "imagenet":
         return imagenet_state_dict(arch)
@@ -284,7 +285,7 @@ def _seeded(seed: int, init: Callable[[nn.Module], None]) -> Callable[[nn.Module
 
 
 def _source(weights: str | os.PathLike[str], seed: int) -> str:
-    return f"random(seed={seed})" if weights == "random" else str(weights)
+    return f"{weights}(seed={seed})" if weights in ("random", "random-torchvision") else str(weights)
 
 
 class AlexNetComparator(Comparator):
@@ -300,10 +301,14 @@ class AlexNetComparator(Comparator):
         layers: Layer whose features :meth:`forward` returns (``conv5`` by default), or several.
         layer_weights: One non-negative weight per entry of ``layers`` (default: all 1).
         weights: ``imagenet`` (torchvision's ``AlexNet_Weights.IMAGENET1K_V1``, from the torch hub cache
-            or downloaded into it), ``random`` (the paper's random-weight AlexNet: torchvision's default
-            initialisation, seeded by ``seed``; a layer's weights do not depend on which layers are
-            kept, and equal those of ``torch.manual_seed(seed); alexnet()``), or the path of a state dict
-            file (``.pth``) of torchvision's ``alexnet``.
+            or downloaded into it), ``random`` (the paper's random-weight AlexNet, He-initialised: normal
+            weights of variance ``2 / fan_in`` (``1 / fan_in`` for the fc8 logits), zero biases, so each
+            layer keeps its input's scale and the features are about as large as a trained network's),
+            ``random-torchvision`` (torchvision's default initialisation, equal to
+            ``torch.manual_seed(seed); alexnet()``; its scale shrinks about 6-fold per layer, so its conv5
+            features are some 4,000 times weaker in mean square and a feature loss on them is
+            negligible beside the image loss), or the path of a state dict file (``.pth``) of torchvision's
+            ``alexnet``. Random weights are seeded by ``seed`` and do not depend on which layers are kept.
         seed: Seed of the random weights (ignored otherwise). The global RNG is left untouched.
 
     Raises:
@@ -336,11 +341,20 @@ class AlexNetComparator(Comparator):
             ("fc8", nn.Sequential(*fc8)),
         ]
 
+        he = weights == "random"
+
         def init(module: nn.Module) -> None:
-            # torchvision's AlexNet keeps PyTorch's default initialisation, drawn in module order.
+            # Drawn in module order. torchvision's AlexNet keeps PyTorch's default initialisation; He's keeps
+            # the scale through the ReLUs (the logits layer, without one, gets gain 1).
             for sub in module.modules():
-                if isinstance(sub, nn.Conv2d | nn.Linear):
+                if not isinstance(sub, nn.Conv2d | nn.Linear):
+                    continue
+                if not he:
                     sub.reset_parameters()
+                    continue
+                logits = isinstance(sub, nn.Linear) and sub.out_features == 1000
+                nn.init.kaiming_normal_(sub.weight, mode="fan_in", nonlinearity="linear" if logits else "relu")
+                nn.init.zeros_(sub.bias)
 
         super().__init__(
             stages,

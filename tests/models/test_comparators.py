@@ -85,7 +85,7 @@ def ref_alexnet_file(ref_alexnet: nn.Module, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def all_layers() -> Comparator:
-    return AlexNetComparator(ALEXNET_LAYERS, weights="random", seed=3)
+    return AlexNetComparator(ALEXNET_LAYERS, weights="random-torchvision", seed=3)
 
 
 def _no_network(*args: object, **kwargs: object) -> None:
@@ -191,7 +191,7 @@ def test_random_weights_do_not_depend_on_the_kept_layers() -> None:
 
 
 def test_alexnet_layers_match_torchvision(ref_alexnet: nn.Module, all_layers: Comparator) -> None:
-    """Random AlexNet equals ``torch.manual_seed(seed); alexnet()``, and every layer sits where its name says."""
+    """``random-torchvision`` equals ``torch.manual_seed(seed); alexnet()``; every layer sits where its name says."""
     ref, comparator = ref_alexnet, all_layers
     x = _images(FC_PX)
     got = comparator.features(x)
@@ -256,7 +256,7 @@ def test_weights_from_local_state_dict(ref_alexnet: nn.Module, ref_alexnet_file:
     with torch.no_grad():
         expected = ref_alexnet.features[:12](_normalised(x))
     assert_close(comparator(x), expected)
-    assert_close(comparator(x), AlexNetComparator("conv5", weights="random", seed=3)(x))
+    assert_close(comparator(x), AlexNetComparator("conv5", weights="random-torchvision", seed=3)(x))
 
 
 def test_state_dict_of_another_architecture_is_refused(tmp_path: Path) -> None:
@@ -441,3 +441,39 @@ def test_alexnet_rectangular_feature_shape() -> None:
     comparator = AlexNetComparator("conv2", weights="random")
     assert comparator.feature_shape(image_size=(CONV_PX, 2 * CONV_PX)) == (192, 3, 7)
     assert math.prod(comparator.feature_shape(image_size=CONV_PX)) == 192 * 9
+
+
+def _blurred(x: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+    k = torch.arange(-4, 5, dtype=x.dtype)
+    g = torch.exp(-(k**2) / (2 * sigma**2))
+    g = (g / g.sum()).to(x)
+    c = x.shape[1]
+    x = nn.functional.conv2d(
+        nn.functional.pad(x, (4, 4, 0, 0), mode="reflect"), g.view(1, 1, 1, 9).repeat(c, 1, 1, 1), groups=c
+    )
+    return nn.functional.conv2d(
+        nn.functional.pad(x, (0, 0, 4, 4), mode="reflect"), g.view(1, 1, 9, 1).repeat(c, 1, 1, 1), groups=c
+    )
+
+
+@pytest.mark.parametrize(("weights", "matters"), [("random", True), ("random-torchvision", False)])
+def test_random_alexnet_feature_loss_is_not_negligible_beside_the_image_loss(weights: str, matters: bool) -> None:
+    """DeePSiM's configs weight both terms 1: with the He-initialised random AlexNet the feature term's gradient
+    on a blurred reconstruction of natural crops outweighs the image term's, as with a trained comparator;
+    with torchvision's initialisation it is about 0.4 % of it (the loss was an image loss)."""
+    from gan_upsample.data.natural import NaturalCrops
+    from gan_upsample.losses.deepsim import feature_loss
+
+    crops = NaturalCrops(image_size=64, num_samples=16, seed=0)
+    y = torch.stack([crops[i] for i in range(16)])
+    x = _blurred(y).requires_grad_(True)
+    comparator = AlexNetComparator("conv5", weights=weights, seed=0).eval()
+    (g_img,) = torch.autograd.grad(nn.functional.mse_loss(x, y), x)
+    (g_feat,) = torch.autograd.grad(feature_loss(comparator, x, y), x)
+    ratio = float(g_feat.norm() / g_img.norm())
+    features = comparator(y)
+    if matters:
+        assert ratio > 3.0, ratio
+        assert 0.1 < float(features.pow(2).mean()) < 10.0
+    else:
+        assert ratio < 0.05, ratio
