@@ -36,6 +36,7 @@ __all__ = [
     "load_results",
     "markdown_table",
     "metric_columns",
+    "short_table",
     "t_quantile",
     "write_report",
 ]
@@ -224,6 +225,53 @@ def markdown_table(summary: Sequence[dict[str, Any]], columns: Sequence[tuple[st
     return text
 
 
+#: Metrics of the compact table (``short.md``), in order, after the FID: the ones a README shows.
+_SHORT = (
+    "precision_",
+    "recall_",
+    "normalized_error",
+    "psnr",
+    "lpips_alex",
+    "lpips_alex-random",
+    "spectral_excess_db",
+    "phase_imbalance",
+    "train_images_per_s",
+)
+
+
+def short_table(
+    summary: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]], rows: Sequence[dict[str, Any]]
+) -> str:
+    """A compact version of :func:`markdown_table` for a README, with the real images' own scores as its first row.
+
+    Keeps the FID, precision, recall, the reconstruction metrics, the checkerboard scores and the speed, under
+    short headers. The first row, *real vs real*, holds the floor of each column that has one: the FID, precision
+    and recall of two halves of the real images against each other (``*_real_baseline``, the same in every run of
+    a study), and 0 dB of spectral excess (the reals against themselves).
+    """
+    short: list[tuple[str, str, str]] = []
+    for key, header, fmt in columns:
+        if key.endswith("_real_baseline"):
+            continue
+        if key.startswith(("fid_", "rfid_")):
+            kind, count, extractor = (key.split("_", 2) + ["", ""])[:3]
+            short.append((key, f"{kind.upper()} ({count} images{', ' + extractor if extractor else ''}) ↓", fmt))
+        elif key.startswith(("precision_", "recall_")):
+            short.append((key, header.split(" (")[0], fmt))
+    for prefix in _SHORT[2:]:
+        short += [c for c in columns if c[0] == prefix]
+    floors: dict[str, str] = {"spectral_excess_db": "0"}
+    for key, _, fmt in short:
+        values = [float(r[f"{key}_real_baseline"]) for r in rows if r.get(f"{key}_real_baseline") is not None]
+        if values:
+            floors[key] = format(math.fsum(values) / len(values), fmt)
+    table = markdown_table(summary, short)
+    head, rule, *body = table.splitlines()
+    lead = head.count("|") - 1 - len(short)  # upsampler, placement, learned / runs, converged
+    floor = ["**real vs real**", *["–"] * (lead - 1), *(floors.get(k, "–") for k, _, _ in short)]
+    return "\n".join([head, rule, "| " + " | ".join(floor) + " |", *body]) + "\n"
+
+
 def _csv_text(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
@@ -409,7 +457,8 @@ def write_report(
     collapse_recall: float = 0.1,
     garbage_precision: float = 0.1,
 ) -> str:
-    """Write ``results.csv``, ``summary.csv``, ``summary.md`` and the figures; return the table.
+    """Write ``results.csv``, ``summary.csv``, ``summary.md``, ``short.md`` (:func:`short_table`) and the figures;
+    return the table.
 
     Each run is judged by :func:`failure_reason` first: the failed ones are listed and left out of the means.
     ``samples.png`` and ``spectra.png`` are drawn from the runs' ``eval_images.pt``, ``curves.png`` from the
@@ -431,6 +480,7 @@ def write_report(
     fields += [f"{k}_{s}" for k in [*keys, *more] for s in ("mean", "sd", "ci95")]
     write_atomic(out / "summary.csv", _csv_text(summary, fields))
     table = markdown_table(summary, columns)
+    write_atomic(out / "short.md", short_table(summary, columns, rows))
     failed = [r for r in rows if r["failed"]]
     failures = (
         "\n## Failed runs (left out of the means)\n\n"
