@@ -47,6 +47,7 @@ class Convergence(pl.Callback):
         #: The verdict of the last fit (``None`` before the end of one).
         self.verdict: ConvergenceVerdict | None = None
         self._key: str | None = monitor
+        self._restored = False
 
     def _find_key(self, names: Any) -> str | None:
         if self._key is None:
@@ -66,8 +67,20 @@ class Convergence(pl.Callback):
             self.steps.append(float(trainer.global_step))
             self.values.append(value)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The curve so far, kept in checkpoints so that a resumed run is judged on its whole curve."""
+        return {"key": self._key, "steps": list(self.steps), "values": list(self.values)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # noqa: D102
+        self._key = state_dict.get("key", self.monitor)
+        self.steps, self.values = list(state_dict.get("steps", [])), list(state_dict.get("values", []))
+        self._restored = True
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.steps, self.values, self.verdict, self._key = [], [], None, self.monitor
+        # Lightning restores a resumed run's callback state before this hook: keep that curve, start afresh otherwise.
+        if not self._restored:
+            self.steps, self.values, self._key = [], [], self.monitor
+        self.verdict, self._restored = None, False
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         self._record(trainer)
