@@ -123,15 +123,14 @@ def failure_reason(row: dict[str, Any], collapse_recall: float = 0.1, garbage_pr
         garbage_precision: Precision below this is garbage.
 
     Returns:
-        ``did not finish (...)`` for a run without results, ``non-finite losses in N steps`` when training
-        skipped steps, ``non-finite FID``, ``mode collapse: recall ...`` or ``garbage: precision ...`` (all that
-        apply, joined), else ``None``.
+        ``did not finish (...)`` for a run without results (training stops itself after consecutive non-finite
+        steps), ``non-finite FID``, ``mode collapse: recall ...`` or ``garbage: precision ...`` (all that apply,
+        joined), else ``None``. Isolated steps skipped for non-finite losses do not fail a run: the module
+        discards them and goes on; :func:`write_report` lists such runs.
     """
     if row.get("unfinished"):
         return f"did not finish ({row['unfinished']})"
     why = []
-    if (row.get("skipped_steps") or 0) > 0:
-        why.append(f"non-finite losses in {int(row['skipped_steps'])} steps")
     for key, value in row.items():
         if not (isinstance(value, (int, float)) and key.startswith(("fid_", "rfid_"))) or key.endswith("_baseline"):
             continue
@@ -338,9 +337,15 @@ def _notes(
             f"{garbage_precision:g} (garbage; improved precision and recall, k = 3, on the FID's features and "
             "images), or when "
         )
-        + "training skipped steps with non-finite losses, its FID is non-finite or it did not finish. Such runs "
+        + "its FID is non-finite or it did not finish (training stops itself after consecutive steps with "
+        "non-finite losses; an isolated skipped step is discarded and the run goes on). Such runs "
         "are listed under the table and left out of every mean; *learned / runs* counts them.",
     ]
+    skipped = [
+        f"{r['upsampler']} seed {r['seed']} ({int(r['skipped_steps'])})" for r in results if r.get("skipped_steps")
+    ]
+    if skipped:
+        lines.append(f"Runs that skipped steps with non-finite losses (kept; steps in brackets): {', '.join(skipped)}.")
     every = sorted({int(r["curve_every"]) for r in results if r.get("curve_every")})
     images = sorted({int(r["curve_images"]) for r in results if r.get("curve_images")})
     if every:
