@@ -197,7 +197,8 @@ def draw_curves(path: Path, curves: dict[str, list[tuple[int, dict[str, Any], bo
 
     per_row = min(4, len(curves))
     rows = math.ceil(len(curves) / per_row)
-    fig = Figure(figsize=(3.4 * per_row, 2.8 * rows + 0.5), dpi=120, layout="constrained")
+    # At least two panels wide, so that the legend (two columns) and the title fit a one-row study.
+    fig = Figure(figsize=(3.4 * max(2, per_row), 2.8 * rows + 0.5), dpi=120, layout="constrained")
     axes = fig.subplots(rows, per_row, sharex=True, sharey=True, squeeze=False).ravel()
     key = next(c["key"] for runs in curves.values() for _, c, _ in runs)
     for ax, (name, runs) in zip(axes, curves.items()):
@@ -231,7 +232,7 @@ def draw_curves(path: Path, curves: dict[str, list[tuple[int, dict[str, Any], bo
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(4, 2 * per_row), fontsize=8)
     text = f"{title} (thin: one seed; bold: mean of the seeds that learned; dashed: real-vs-real floor)"
-    fig.suptitle(textwrap.fill(text, width=int(48 * per_row)), fontsize=9)
+    fig.suptitle(textwrap.fill(text, width=int(48 * max(2, per_row))), fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
