@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from torch import nn
 
 from gan_upsample.callbacks import FID
 from gan_upsample.commands import load_run, load_weights
+from gan_upsample.errors import GanUpsampleError
 from gan_upsample.models.shapes_net import ShapesNet
 from gan_upsample.studies.evaluation import RandomCNN
 
@@ -72,8 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.draws < 2:
         raise SystemExit("error: --draws must be at least 2 (a spread needs two values)")
     ckpt = args.ckpt_path or args.run / "checkpoints" / "last.ckpt"
-    cli = load_run(ckpt, args.run / "config.yaml")
-    module = load_weights(cli.model, ckpt)
+    try:
+        cli = load_run(ckpt, args.run / "config.yaml")
+        module = load_weights(cli.model, ckpt)
+    except GanUpsampleError as err:  # a wrong run folder or a damaged checkpoint: one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     datamodule = cli.datamodule
     datamodule.setup("fit")
     extractor = features_for(args.features, datamodule)

@@ -40,3 +40,10 @@ def test_summary_and_features() -> None:
     assert isinstance(SCRIPT["features_for"]("auto", object()), RandomCNN)
     with pytest.raises(SystemExit, match="--draws must be at least 2"):
         SCRIPT["main"](["--run", "nowhere", "--draws", "1"])
+
+
+def test_a_wrong_run_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert SCRIPT["main"](["--run", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: checkpoint ") and "does not exist" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
