@@ -224,10 +224,8 @@ def markdown_table(summary: Sequence[dict[str, Any]], columns: Sequence[tuple[st
     return text
 
 
-#: Metrics of the compact table (``short.md``), in order, after the FID: the ones a README shows.
+#: Metrics of the compact table (``short.md``), in order, after the FID, precision and recall.
 _SHORT = (
-    "precision_",
-    "recall_",
     "normalized_error",
     "psnr",
     "lpips_alex",
@@ -257,8 +255,8 @@ def short_table(
             short.append((key, f"{kind.upper()} ({count} images{', ' + extractor if extractor else ''}) ↓", fmt))
         elif key.startswith(("precision_", "recall_")):
             short.append((key, header.split(" (")[0], fmt))
-    for prefix in _SHORT[2:]:
-        short += [c for c in columns if c[0] == prefix]
+    for key in _SHORT:
+        short += [c for c in columns if c[0] == key]
     floors: dict[str, str] = {"spectral_excess_db": "0"}
     for key, _, fmt in short:
         values = [float(r[f"{key}_real_baseline"]) for r in rows if r.get(f"{key}_real_baseline") is not None]
