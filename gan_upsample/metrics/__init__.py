@@ -7,13 +7,21 @@ from gan_upsample.metrics.checkerboard import (
     spectral_excess,
     spectrum_distance,
 )
-from gan_upsample.metrics.convergence import ConvergenceVerdict, converged, converged_from_csv, read_metric_curve
+from gan_upsample.metrics.convergence import (
+    ConvergenceVerdict,
+    Trend,
+    converged,
+    converged_from_csv,
+    read_metric_curve,
+    trend,
+)
 from gan_upsample.metrics.precision_recall import PrecisionRecallScores, precision_recall
 from gan_upsample.metrics.probe import linear_probe_accuracy
 
 __all__ = [
     "ConvergenceVerdict",
     "PrecisionRecallScores",
+    "Trend",
     "converged",
     "converged_from_csv",
     "linear_probe_accuracy",
@@ -24,4 +32,5 @@ __all__ = [
     "radial_power_spectrum",
     "spectral_excess",
     "spectrum_distance",
+    "trend",
 ]

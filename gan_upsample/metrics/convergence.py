@@ -9,6 +9,14 @@ A curve that got worse over the window counts as converged (more steps would not
 in the window (a diverged run) or a curve without a point before and inside the window is not converged,
 and :attr:`ConvergenceVerdict.reason` says why. Mode collapse is a different failure, seen in recall
 (:mod:`gan_upsample.metrics.precision_recall`), not in this rule.
+
+That rule compares single evaluations, and an FID on a few hundred images moves by 5-20 % between two draws of
+the same generator's latents (``scripts/fid_noise.py``), so it cannot resolve a 5 % tolerance. :func:`trend` asks
+the same question with an interval: it fits a straight line to ``log(FID)`` over the last half of one or several
+curves (the seeds of one study row, each with its own level, one common slope), turns the slope into the relative
+change over the last quarter of training with its 95 % interval, and says *flat* (the whole interval is an
+improvement smaller than the tolerance, or a worsening: converged), *improving* (the whole interval is an
+improvement: train longer) or *undecided* (the noise between evaluations is too large to tell).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import math
 import os
 from collections.abc import Sequence
 
-__all__ = ["ConvergenceVerdict", "converged", "read_metric_curve", "converged_from_csv"]
+__all__ = ["ConvergenceVerdict", "Trend", "converged", "converged_from_csv", "read_metric_curve", "trend"]
 
 #: Endings of columns beside a curve that share its prefix: baselines, KID's spread, the Convergence callback's verdict.
 NOT_CURVES = ("_real_baseline", "_std", "_converged", "_last_share_improvement")
@@ -148,3 +156,127 @@ def converged_from_csv(
     """
     _, steps, values = read_metric_curve(path, key)
     return converged(steps, values, last_share, tolerance)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trend:
+    """What :func:`trend` found.
+
+    Attributes:
+        verdict: ``"flat"`` (the whole interval is an improvement smaller than the tolerance, or a worsening:
+            converged), ``"improving"`` (the whole interval is an improvement, some of it larger than the
+            tolerance: not converged), ``"undecided"`` (the interval holds no change and one larger than the
+            tolerance) or ``"no verdict"`` (too few points, or non-finite values).
+        change: Fitted relative change of the curve over ``horizon`` steps (``-0.12``: 12 % lower at the end of
+            the horizon than at its start; ``nan`` without a verdict).
+        low: Lower end of the ``level`` interval of ``change``.
+        high: Upper end of the ``level`` interval of ``change``.
+        horizon: Steps the change is over: ``horizon_share`` of the (median) last step.
+        n_points: Points the fit used (all curves together).
+        n_curves: Curves with at least two points in the window.
+        tolerance: Relative improvement below which the curve counts as flat.
+        reason: One line for people: the numbers, or why there was no verdict.
+    """
+
+    verdict: str
+    change: float
+    low: float
+    high: float
+    horizon: float
+    n_points: int
+    n_curves: int
+    tolerance: float
+    reason: str
+
+    @property
+    def converged(self) -> bool:
+        """The curve is flat: the whole interval is an improvement smaller than the tolerance (or a worsening)."""
+        return self.verdict == "flat"
+
+    def cell(self) -> str:
+        """The trend for a table cell, e.g. ``-8 % [-15, -1] improving``; ``–`` without a verdict."""
+        if not math.isfinite(self.change):
+            return "–"
+        return f"{self.change:+.0%} [{self.low * 100:+.0f}, {self.high * 100:+.0f}] {self.verdict}"
+
+
+def trend(
+    curves: Sequence[tuple[Sequence[float], Sequence[float]]],
+    last_share: float = 0.5,
+    horizon_share: float = 0.25,
+    tolerance: float = 0.05,
+    level: float = 0.95,
+) -> Trend:
+    """The fitted relative change of positive curves to minimise (FID) over the last ``horizon_share`` of training.
+
+    Each curve's points after ``(1 - last_share) * T`` (``T`` its last step) enter a least-squares fit of
+    ``log(value) = a_curve + b * step``: one level per curve, one slope shared by all (the seeds of one study row).
+    The change over ``h = horizon_share * T`` steps is ``exp(b h) - 1`` and its interval
+    ``exp((b ± t se(b)) h) - 1``, with Student's ``t`` on ``n - curves - 1`` degrees of freedom and ``se(b)`` from
+    the residuals, so an oscillating or noisy curve gets a wide interval. The verdict: *flat* when the whole interval
+    lies above ``-tolerance``, else *improving* when it lies below 0, else *undecided*.
+
+    Args:
+        curves: ``(steps, values)`` per curve (any order; training starts at step 0; values > 0).
+        last_share: Share of training at the end that is fitted, in ``(0, 1)``.
+        horizon_share: Share of training the change is reported over (the last quarter by default).
+        tolerance: Relative improvement over the horizon below which the curve counts as flat.
+        level: Coverage of the interval.
+
+    Returns:
+        The :class:`Trend`.
+
+    Raises:
+        ValueError: A curve's steps and values differ in length, or a share or ``level`` is outside ``(0, 1)``.
+    """
+    for name, share in (("last_share", last_share), ("horizon_share", horizon_share), ("level", level)):
+        if not 0 < share < 1:
+            raise ValueError(f"{name} must be in (0, 1), got {share}")
+    nan = float("nan")
+
+    def none(why: str, n: int = 0, k: int = 0) -> Trend:
+        return Trend("no verdict", nan, nan, nan, nan, n, k, tolerance, f"no verdict: {why}")
+
+    groups: list[list[tuple[float, float]]] = []
+    ends = []
+    for steps, values in curves:
+        if len(steps) != len(values):
+            raise ValueError(f"steps and values differ in length ({len(steps)} and {len(values)})")
+        points = sorted((float(s), float(v)) for s, v in zip(steps, values, strict=True))
+        if not points:
+            continue
+        start = (1 - last_share) * points[-1][0]
+        inside = [p for p in points if p[0] > start]
+        if not all(math.isfinite(v) and v > 0 for _, v in inside):
+            return none(f"non-finite or non-positive values after step {start:g}")
+        if len(inside) >= 2:
+            groups.append([(s, math.log(v)) for s, v in inside])
+            ends.append(points[-1][0])
+    n, k = sum(len(g) for g in groups), len(groups)
+    if k == 0 or n - k - 1 < 1:
+        return none(f"{n} points in the last {last_share:.0%} of {k} curve(s); a fit needs at least {k + 2}", n, k)
+    sxx = sxy = 0.0
+    centred = []
+    for group in groups:
+        ms = math.fsum(s for s, _ in group) / len(group)
+        my = math.fsum(y for _, y in group) / len(group)
+        centred += [(s - ms, y - my) for s, y in group]
+    sxx = math.fsum(s * s for s, _ in centred)
+    sxy = math.fsum(s * y for s, y in centred)
+    if sxx == 0:
+        return none("all points of a curve are at one step", n, k)
+    slope = sxy / sxx
+    df = n - k - 1
+    se = math.sqrt(math.fsum((y - slope * s) ** 2 for s, y in centred) / df / sxx)
+    from scipy.stats import t as student_t
+
+    q = float(student_t.ppf(0.5 + level / 2, df))
+    horizon = horizon_share * sorted(ends)[len(ends) // 2]
+    change, low, high = (math.expm1(b * horizon) for b in (slope, slope - q * se, slope + q * se))
+    verdict = "flat" if low > -tolerance else "improving" if high < 0 else "undecided"
+    reason = (
+        f"{verdict}: fitted change over the last {horizon_share:.0%} ({horizon:g} steps) {change:+.1%}, "
+        f"{level:.0%} interval [{low:+.1%}, {high:+.1%}] against a tolerance of -{tolerance:.0%} "
+        f"({n} points of {k} curve(s) in the last {last_share:.0%})"
+    )
+    return Trend(verdict, change, low, high, horizon, n, k, tolerance, reason)

@@ -180,7 +180,12 @@ def draw_figures(out: Path, by_name: dict[str, list[dict[str, Any]]]) -> None:
     )
 
 
-def draw_curves(path: Path, curves: dict[str, list[tuple[int, dict[str, Any], bool]]], title: str) -> Path:
+def draw_curves(
+    path: Path,
+    curves: dict[str, list[tuple[int, dict[str, Any], bool]]],
+    title: str,
+    trends: dict[str, str] | None = None,
+) -> Path:
     """FID against generator steps during training: one panel per table row, all on one y-axis.
 
     In each panel a thin line per seed (dotted grey for a run that failed to learn), the mean of the seeds that
@@ -191,6 +196,7 @@ def draw_curves(path: Path, curves: dict[str, list[tuple[int, dict[str, Any], bo
         curves: Per row, ``(seed, curve, failed)`` with the curve as
             :func:`~gan_upsample.studies.runner.read_curve` reads it (``steps``, ``values``, ``floor``, ``key``).
         title: Figure title.
+        trends: Per row, its fitted FID trend over the last quarter (``Trend.cell()``), under the panel's name.
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -215,7 +221,10 @@ def draw_curves(path: Path, curves: dict[str, list[tuple[int, dict[str, Any], bo
         floors = [c["floor"] for _, c, _ in runs if c.get("floor") is not None]
         if floors:
             ax.axhline(sum(floors) / len(floors), color="black", ls="--", lw=1.0)
-        ax.set_title(name + ("" if len(learned) == len(runs) else f" ({len(runs) - len(learned)} failed)"), fontsize=9)
+        label = name + ("" if len(learned) == len(runs) else f" ({len(runs) - len(learned)} failed)")
+        if (trends or {}).get(name):
+            label += f"\ntrend {trends[name]}"  # type: ignore[index]
+        ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.3)
     for ax in axes[len(curves) :]:
         ax.set_axis_off()

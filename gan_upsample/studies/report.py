@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from gan_upsample.files import write_atomic
+from gan_upsample.metrics.convergence import trend
 from gan_upsample.studies.figures import draw_curves, draw_figures
 from gan_upsample.studies.runner import EVAL_IMAGES, FAILURE, RESULT, read_json, run_folder
 
@@ -71,8 +72,10 @@ _TRAIN_KEYS = (
     "steal_seconds",
     "skipped_steps",
 )
-# Text columns of results.csv (everything else is a number).
-_TEXT = ("placement", "failed", "unfinished")
+# Text columns of results.csv (everything else is a number); the curve's steps and values are ";"-joined numbers.
+_TEXT = ("placement", "failed", "unfinished", "curve_key", "curve_steps", "curve_values")
+#: Columns of results.csv that hold a run's FID curve during training (with ``curve_floor``, a number).
+_CURVE = {"key": "curve_key", "steps": "curve_steps", "values": "curve_values", "floor": "curve_floor"}
 
 
 def _fid_header(key: str) -> str:
@@ -158,7 +161,10 @@ def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[
         One dict per upsampler, in order of first appearance: ``upsampler``, ``placement``, ``n_seeds``
         (runs that learned), ``n_runs``, ``<key>_mean``, ``<key>_sd`` (``n - 1``) and ``<key>_ci95`` (half-width
         of the 95 % t-interval, ``t_{0.975, n-1} sd / sqrt(n)``; ``nan`` for one value), and for a curve,
-        ``n_converged``/``n_verdicts``. A ``nan`` value makes the mean ``nan``: it is not hidden.
+        ``n_converged``/``n_verdicts`` (the runs' own verdicts) and ``trend`` (the
+        :class:`~gan_upsample.metrics.convergence.Trend` fitted to the curves of the seeds that learned, with
+        ``trend_change``, ``trend_low``, ``trend_high`` and ``trend_verdict`` for ``summary.csv``). A ``nan``
+        value makes the mean ``nan``: it is not hidden.
     """
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -175,6 +181,11 @@ def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[
         verdicts = [r["converged"] for r in learned if r.get("converged") is not None]
         if verdicts:
             entry["n_converged"], entry["n_verdicts"] = sum(v > 0.5 for v in verdicts), len(verdicts)
+        curves = [(r["curve"]["steps"], r["curve"]["values"]) for r in learned if (r.get("curve") or {}).get("values")]
+        if curves:
+            fit = trend(curves)
+            entry["trend"] = fit
+            entry.update(trend_change=fit.change, trend_low=fit.low, trend_high=fit.high, trend_verdict=fit.verdict)
         for key in keys:
             values = [float(r[key]) for r in learned if r.get(key) is not None]
             if not values:
@@ -204,21 +215,32 @@ def _converged_cell(s: dict[str, Any]) -> str:
     return f"{s['n_converged']}/{s['n_verdicts']}" + (f" ({gain:.1%})" if gain is not None else "")
 
 
-def markdown_table(summary: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
+#: Header of the trend column (:func:`gan_upsample.metrics.convergence.trend`).
+TREND_HEADER = "FID trend, last quarter (fit, 95 % CI)"
+
+
+def markdown_table(
+    summary: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]], per_run_verdicts: bool = True
+) -> str:
     """The summary as a Markdown table: one row per upsampler (and placement), ``mean ± 95 % half-width`` cells.
 
     Before the metrics: the placement (when placements were studied), ``learned / runs`` and, when the runs
-    had a curve, how many converged (with the mean last-quarter improvement).
+    had a curve, how many converged by their own verdict (with the mean last-quarter improvement; left out with
+    ``per_run_verdicts=False``) and the row's fitted FID trend over the last quarter (``-8 % [-15, -1]
+    improving``: 8 % lower, 95 % interval -15 % to -1 %; see :func:`~gan_upsample.metrics.convergence.trend`).
     """
     placements = any(s.get("placement") for s in summary)
-    curves = any(s.get("n_verdicts") for s in summary)
+    curves = per_run_verdicts and any(s.get("n_verdicts") for s in summary)
+    trends = any(s.get("trend") for s in summary)
     head = ["upsampler", *(["placement"] if placements else []), "learned / runs"]
     head += ["converged (last-quarter FID gain)"] if curves else []
+    head += [TREND_HEADER] if trends else []
     text = "| " + " | ".join([*head, *(h for _, h, _ in columns)]) + " |\n"
     text += "|" + "---|" * (len(head) + len(columns)) + "\n"
     for s in summary:
         cells = [s["upsampler"], *([s.get("placement") or "–"] if placements else []), f"{s['n_seeds']}/{s['n_runs']}"]
         cells += [_converged_cell(s)] if curves else []
+        cells += [s["trend"].cell() if s.get("trend") else "–"] if trends else []
         cells += [_cell(s.get(f"{k}_mean"), s.get(f"{k}_ci95"), fmt) for k, _, fmt in columns]
         text += "| " + " | ".join(cells) + " |\n"
     return text
@@ -241,8 +263,9 @@ def short_table(
 ) -> str:
     """A compact version of :func:`markdown_table` for a README, with the real images' own scores as its first row.
 
-    Keeps the FID, precision, recall, the reconstruction metrics, the checkerboard scores and the speed, under
-    short headers. The first row, *real vs real*, holds the floor of each column that has one: the FID, precision
+    Keeps the row's FID trend over the last quarter, the FID, precision, recall, the reconstruction metrics, the
+    checkerboard scores and the speed, under short headers (the runs' own convergence verdicts stay in
+    ``summary.md``). The first row, *real vs real*, holds the floor of each column that has one: the FID, precision
     and recall of two halves of the real images against each other (``*_real_baseline``, the same in every run of
     a study), and 0 dB of spectral excess (the reals against themselves).
     """
@@ -262,9 +285,9 @@ def short_table(
         values = [float(r[f"{key}_real_baseline"]) for r in rows if r.get(f"{key}_real_baseline") is not None]
         if values:
             floors[key] = format(math.fsum(values) / len(values), fmt)
-    table = markdown_table(summary, short)
+    table = markdown_table(summary, short, per_run_verdicts=False)
     head, rule, *body = table.splitlines()
-    lead = head.count("|") - 1 - len(short)  # upsampler, placement, learned / runs, converged
+    lead = head.count("|") - 1 - len(short)  # upsampler, placement, learned / runs, trend
     floor = ["**real vs real**", *["–"] * (lead - 1), *(floors.get(k, "–") for k, _, _ in short)]
     return "\n".join([head, rule, "| " + " | ".join(floor) + " |", *body]) + "\n"
 
@@ -353,7 +376,16 @@ def _notes(
             "the best FID in the last 25 % of its steps is less than 5 % below the FID at the start of that "
             "window (`gan_upsample.metrics.convergence.converged`; a curve that got worse counts as converged). "
             "The column gives converged / learned runs with a verdict and the mean relative improvement over "
-            "the last quarter."
+            "the last quarter. That rule compares single evaluations, which move by 5-20 % between latent draws "
+            "of one generator (`scripts/fid_noise.py`)."
+        )
+    if any(r.get("curve") for r in results):
+        lines.append(
+            "FID trend: each row's fitted trend, a line through log FID over the last half of training of all its "
+            "seeds that learned (one level per seed, one slope), read as the change over the last quarter with "
+            "its 95 % interval (`gan_upsample.metrics.convergence.trend`): *flat* when the whole interval is "
+            "above -5 % (converged), *improving* when it is below 0 (train longer), *undecided* when the curves "
+            "are too noisy to tell."
         )
     lines.append(
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}, "
@@ -448,6 +480,13 @@ def _read_results_csv(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
             row.update({k: (v or None) if k in _TEXT else _number(v) for k, v in raw.items()})
             # results.csv leaves the device out; a CUDA run is the one that recorded CUDA memory.
             row["device"] = "cuda" if row.get("peak_cuda_mb") is not None else "cpu"
+            if row.get("curve_values"):
+                row["curve"] = {
+                    "key": row.get("curve_key"),
+                    "steps": [float(v) for v in row["curve_steps"].split(";")],
+                    "values": [float(v) for v in row["curve_values"].split(";")],
+                    "floor": row.get("curve_floor"),
+                }
             rows[(row["upsampler"], row["seed"])] = row
     return rows
 
@@ -464,10 +503,17 @@ def write_report(
     return the table.
 
     Each run is judged by :func:`failure_reason` first: the failed ones are listed and left out of the means.
-    ``samples.png`` and ``spectra.png`` are drawn from the runs' ``eval_images.pt``, ``curves.png`` from the
-    curves in their ``result.json``; without them (a committed report) the figures are left as they are.
+    ``samples.png`` and ``spectra.png`` are drawn from the runs' ``eval_images.pt`` (without them, in a committed
+    report, they are left as they are), ``curves.png`` from the curves in their ``result.json`` or, in a
+    committed report, in ``results.csv`` (``curve_steps``, ``curve_values``).
     """
     rows = [{**r, "failed": failure_reason(r, collapse_recall, garbage_precision)} for r in rows]
+    for row in rows:  # the curve goes into results.csv too, so a committed report keeps its curves and trends
+        curve = row.get("curve") or {}
+        if curve.get("values"):
+            row["curve_key"], row["curve_floor"] = curve.get("key"), curve.get("floor")
+            row["curve_steps"] = ";".join(f"{float(v):g}" for v in curve["steps"])
+            row["curve_values"] = ";".join(f"{float(v):.6g}" for v in curve["values"])
     columns = metric_columns(rows)
     keys = [k for k, _, _ in columns]
     skip = {"upsampler", "seed", "settings", "device", "rss_peak_scope", "curve", *_TEXT}
@@ -479,6 +525,8 @@ def write_report(
     summary = aggregate(rows, [*keys, *more])
     placements = ["placement"] if any(s.get("placement") for s in summary) else []
     verdicts = ["n_converged", "n_verdicts"] if any(s.get("n_verdicts") for s in summary) else []
+    if any(s.get("trend") for s in summary):
+        verdicts += ["trend_change", "trend_low", "trend_high", "trend_verdict"]
     fields = ["upsampler", *placements, "n_seeds", "n_runs", *verdicts]
     fields += [f"{k}_{s}" for k in [*keys, *more] for s in ("mean", "sd", "ci95")]
     write_atomic(out / "summary.csv", _csv_text(summary, fields))
@@ -509,5 +557,6 @@ def write_report(
             curves.setdefault(row["upsampler"], []).append((row["seed"], row["curve"], bool(row["failed"])))
     draw_figures(out, blobs)
     if curves:
-        draw_curves(out / "curves.png", curves, f"{out.name}: FID during training")
+        trends = {s["upsampler"]: s["trend"].cell() for s in summary if s.get("trend")}
+        draw_curves(out / "curves.png", curves, f"{out.name}: FID during training", trends)
     return table

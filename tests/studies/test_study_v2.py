@@ -232,3 +232,43 @@ def test_short_table_puts_the_real_images_floor_first(tmp_path: Path, capsys: py
     assert floor == "| **real vs real** | – | 5 | 0.900 | 0.850 | 0 | – |"
     assert row.startswith("| resize_conv | 2/2 | 30 ± 1.3e+02 | 0.750 ± 0.635 | 0.550 ± 0.635 | 2.00 ± 6.35 |")
     assert "spectrum distance" not in head  # in summary.md only
+
+
+def test_committed_results_keep_their_curves_and_each_row_gets_a_fitted_trend(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The curves travel in results.csv, so a report rebuilt from it alone redraws curves.png and fits the trends."""
+    out = tmp_path / "study"
+    out.mkdir()
+    steps = [768 * i for i in range(1, 9)]
+
+    def curve(level: float, rate: float) -> str:
+        return ";".join(f"{level * math.exp(-rate * s):.6g}" for s in steps)
+
+    header = "upsampler,seed,fid_256_shapesnet,recall_256_shapesnet,g_steps"
+    header += ",curve_key,curve_steps,curve_values,curve_floor"
+    key, joined = "val/fid_256_shapesnet", ";".join(map(str, steps))
+    lines = [  # resize_conv still falls 10 % a quarter (1,536 steps); pixel_dcl is flat; seed 2 of it collapsed
+        f"resize_conv,0,20.0,0.5,6144,{key},{joined},{curve(300, 0.1 / 1536)},80",
+        f"resize_conv,1,30.0,0.5,6144,{key},{joined},{curve(200, 0.1 / 1536)},80",
+        f"pixel_dcl,0,20.0,0.5,6144,{key},{joined},{curve(300, 0.001 / 1536)},80",
+        f"pixel_dcl,1,30.0,0.5,6144,{key},{joined},{curve(200, 0.001 / 1536)},80",
+        f"pixel_dcl,2,90.0,0.01,6144,{key},{joined},{curve(900, -1 / 1536)},80",
+    ]
+    (out / "results.csv").write_text("\n".join([header, *lines]) + "\n")
+    args = ["--base", str(CONFIGS / "quickstart.yaml"), "--upsamplers", "resize_conv", "pixel_dcl", "--seeds", "0", "1"]
+    assert main([*args, "2", "--out", str(out), "--report_only", "--max_epochs", "48"]) == 0
+    capsys.readouterr()
+    short = (out / "short.md").read_text()
+    assert "| FID trend, last quarter (fit, 95 % CI) |" in short
+    assert "| resize_conv | 2/2 | -10% [-10, -10] improving |" in short  # exp(-0.1) - 1 = -9.5 %
+    assert "| pixel_dcl | 2/3 | -0% [-0, -0] flat |" in short  # the collapsed seed's rising curve is left out
+    with open(out / "summary.csv") as f:
+        rows = {r["upsampler"]: r for r in csv.DictReader(f)}
+    assert float(rows["resize_conv"]["trend_change"]) == pytest.approx(math.expm1(-0.1), rel=1e-4)
+    assert rows["pixel_dcl"]["trend_verdict"] == "flat"
+    assert "FID trend: each row's fitted trend" in (out / "summary.md").read_text()
+    assert (out / "curves.png").stat().st_size > 10_000
+    with open(out / "results.csv") as f:
+        kept = next(csv.DictReader(f))
+    assert kept["curve_steps"] == ";".join(map(str, steps)) and kept["curve_key"] == key  # written back as read
