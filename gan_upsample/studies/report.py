@@ -391,6 +391,13 @@ def _notes(
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}, "
         f"device {first.get('device', '?')}."
     )
+    walls = sorted(float(r["wall_seconds"]) for r in results if r.get("wall_seconds"))
+    if walls:
+        lines.append(
+            f"Run time: {len(walls)} runs took {math.fsum(walls) / 3600:.1f} h in all (each run's wall time, fit and "
+            f"test, summed; runs made side by side with `--jobs` overlap), median {walls[len(walls) // 2] / 60:.1f} "
+            f"min a run, longest {walls[-1] / 60:.1f} min."
+        )
     use = sorted(r["cpu_utilisation"] for r in results if r.get("cpu_utilisation"))
     if use:
         median = use[len(use) // 2]

@@ -246,14 +246,14 @@ def test_committed_results_keep_their_curves_and_each_row_gets_a_fitted_trend(
         return ";".join(f"{level * math.exp(-rate * s):.6g}" for s in steps)
 
     header = "upsampler,seed,fid_256_shapesnet,recall_256_shapesnet,g_steps"
-    header += ",curve_key,curve_steps,curve_values,curve_floor"
+    header += ",wall_seconds,curve_key,curve_steps,curve_values,curve_floor"
     key, joined = "val/fid_256_shapesnet", ";".join(map(str, steps))
     lines = [  # resize_conv still falls 10 % a quarter (1,536 steps); pixel_dcl is flat; seed 2 of it collapsed
-        f"resize_conv,0,20.0,0.5,6144,{key},{joined},{curve(300, 0.1 / 1536)},80",
-        f"resize_conv,1,30.0,0.5,6144,{key},{joined},{curve(200, 0.1 / 1536)},80",
-        f"pixel_dcl,0,20.0,0.5,6144,{key},{joined},{curve(300, 0.001 / 1536)},80",
-        f"pixel_dcl,1,30.0,0.5,6144,{key},{joined},{curve(200, 0.001 / 1536)},80",
-        f"pixel_dcl,2,90.0,0.01,6144,{key},{joined},{curve(900, -1 / 1536)},80",
+        f"resize_conv,0,20.0,0.5,6144,600,{key},{joined},{curve(300, 0.1 / 1536)},80",
+        f"resize_conv,1,30.0,0.5,6144,900,{key},{joined},{curve(200, 0.1 / 1536)},80",
+        f"pixel_dcl,0,20.0,0.5,6144,1200,{key},{joined},{curve(300, 0.001 / 1536)},80",
+        f"pixel_dcl,1,30.0,0.5,6144,300,{key},{joined},{curve(200, 0.001 / 1536)},80",
+        f"pixel_dcl,2,90.0,0.01,6144,1680,{key},{joined},{curve(900, -1 / 1536)},80",
     ]
     (out / "results.csv").write_text("\n".join([header, *lines]) + "\n")
     args = ["--base", str(CONFIGS / "quickstart.yaml"), "--upsamplers", "resize_conv", "pixel_dcl", "--seeds", "0", "1"]
@@ -269,6 +269,8 @@ def test_committed_results_keep_their_curves_and_each_row_gets_a_fitted_trend(
     assert rows["pixel_dcl"]["trend_verdict"] == "flat"
     assert "FID trend: each row's fitted trend" in (out / "summary.md").read_text()
     assert (out / "curves.png").stat().st_size > 10_000
+    assert "Run time: 5 runs took 1.3 h in all (" in (out / "summary.md").read_text()  # 4,680 s
+    assert "median 15.0 min a run, longest 28.0 min." in (out / "summary.md").read_text()
     with open(out / "results.csv") as f:
         kept = next(csv.DictReader(f))
     assert kept["curve_steps"] == ";".join(map(str, steps)) and kept["curve_key"] == key  # written back as read
