@@ -275,7 +275,8 @@ def short_table(
             continue
         if key.startswith(("fid_", "rfid_")):
             kind, count, extractor = (key.split("_", 2) + ["", ""])[:3]
-            short.append((key, f"{kind.upper()} ({count} images{', ' + extractor if extractor else ''}) ↓", fmt))
+            name = "rFID" if kind == "rfid" else kind.upper()
+            short.append((key, f"{name} ({count} images{', ' + extractor if extractor else ''}) ↓", fmt))
         elif key.startswith(("precision_", "recall_")):
             short.append((key, header.split(" (")[0], fmt))
     for key in _SHORT:

@@ -274,3 +274,11 @@ def test_committed_results_keep_their_curves_and_each_row_gets_a_fitted_trend(
     with open(out / "results.csv") as f:
         kept = next(csv.DictReader(f))
     assert kept["curve_steps"] == ";".join(map(str, steps)) and kept["curve_key"] == key  # written back as read
+
+
+def test_short_table_names_the_fid_of_reconstructions_rfid() -> None:
+    from gan_upsample.studies.report import metric_columns, short_table
+
+    rows = [{"upsampler": "resize_conv", "seed": s, "rfid_256_randomcnn": 1.0 + s, "psnr": 20.0} for s in (0, 1)]
+    head = short_table(aggregate(rows, ["rfid_256_randomcnn", "psnr"]), metric_columns(rows), rows).splitlines()[0]
+    assert head == "| upsampler | learned / runs | rFID (256 images, randomcnn) ↓ | PSNR (dB) ↑ |"
