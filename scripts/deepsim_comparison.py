@@ -15,16 +15,23 @@ image loss alone, and with the full DeePSiM loss (feature + adversarial + square
 and prints (and writes to ``<out>/table.md``) a Markdown table. The comparator is AlexNet conv5 with RANDOM weights
 (the paper's random-weight baseline, not its ImageNet one) unless ``--imagenet``. Each run is a normal ``fit``
 through the command line; ``--set=--OPTION=VALUE`` (repeatable) passes an override to every run.
+
+Run again with the same options, it resumes: a finished variant (``<out>/<slug>/result.json``) is skipped and an
+unfinished one continues from its ``<out>/<slug>/run/checkpoints/last.ckpt`` (saved every epoch). Other options
+with the same ``--out`` end in one error line: the runs there were made differently.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
 from gan_upsample.callbacks import LinearProbe
 from gan_upsample.cli import GanUpsampleCLI
 from gan_upsample.data import DigitsDataModule
+from gan_upsample.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "configs" / "deepsim_autoencoder_natural.yaml"
@@ -42,8 +49,36 @@ VARIANTS = {
 }
 
 
+def settings_of(args: argparse.Namespace) -> dict[str, object]:
+    """What makes a variant's result: a finished or unfinished run is reused only under the same settings."""
+    keys = ("epochs", "seed", "imagenet", "set", "probe_train", "probe_test")
+    return {k: getattr(args, k) for k in keys}
+
+
+def _check_settings(path: Path, settings: dict[str, object]) -> None:
+    saved = json.loads(path.read_text()).get("settings")
+    if saved != settings:
+        differ = ", ".join(f"{k}: {saved.get(k)!r} there, {v!r} now" for k, v in settings.items() if saved.get(k) != v)
+        raise SystemExit(f"error: {path.parent} was made with other settings ({differ}); pass another --out")
+
+
 def run(name: str, options: list[str], args: argparse.Namespace) -> dict[str, float]:
     slug = name.split(" ")[0].lower()
+    folder = Path(args.out) / slug
+    settings = settings_of(args)
+    done = folder / "result.json"
+    if done.is_file():
+        _check_settings(done, settings)
+        print(f"{name}: finished earlier, kept ({done})", file=sys.stderr)
+        return json.loads(done.read_text())["metrics"]
+    started = folder / "settings.json"
+    last = folder / "run" / "checkpoints" / "last.ckpt"
+    if started.is_file():
+        _check_settings(started, settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(started, json.dumps({"settings": settings}, indent=1))
+    if last.is_file():
+        print(f"{name}: resuming from {last}", file=sys.stderr)
     cli_args = [
         "fit",
         "--config",
@@ -56,8 +91,10 @@ def run(name: str, options: list[str], args: argparse.Namespace) -> dict[str, fl
         "--trainer.enable_progress_bar=false",
         f"--trainer.logger.init_args.save_dir={args.out}",
         f"--trainer.logger.init_args.name={slug}",
+        "--trainer.logger.init_args.version=run",
         f"--model.init_args.comparator.init_args.weights={'imagenet' if args.imagenet else 'random'}",
         *args.set,
+        *([f"--ckpt_path={last}"] if last.is_file() else []),
     ]
     cli = GanUpsampleCLI(args=cli_args)
     (results,) = cli.trainer.validate(cli.model, datamodule=cli.datamodule, verbose=False)
@@ -67,13 +104,15 @@ def run(name: str, options: list[str], args: argparse.Namespace) -> dict[str, fl
         max_test=args.probe_test,
     )
     result = probe.run(cli.model)
-    return {
+    metrics = {
         "error": float(results["val/normalized_error"]),
         "psnr": float(results["val/psnr"]),
         "probe": result.accuracy,
         "chance": result.chance,
         "g_steps": cli.model.counters.g_steps,
     }
+    write_atomic(done, json.dumps({"name": name, "settings": settings, "metrics": metrics}, indent=1))
+    return metrics
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:
@@ -109,7 +148,7 @@ def main(argv: list[str] | None = None) -> str:
     print("\n" + text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(text)
+    write_atomic(out / "table.md", text)
     return text
 
 
