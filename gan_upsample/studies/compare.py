@@ -394,6 +394,17 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
         else:
             todo.append((prefix, name, seed, action, folder))
 
+    durations: list[float] = []  # wall seconds of the runs this call finished or failed, for the time left
+
+    def time_left(seconds: float) -> str:
+        durations.append(seconds)
+        left = len(todo) - len(durations)
+        if not left:
+            return ""
+        median = sorted(durations)[len(durations) // 2]
+        hours = left * median / min(args.jobs, left) / 3600
+        return f"; {left} run{'s' if left > 1 else ''} left, about {hours:.1f} h at this call's median run time"
+
     def train(prefix: str, name: str, seed: int, action: str, folder: Path, slot: int) -> None:
         if action == "train" and folder.exists():
             shutil.rmtree(folder)  # an unfinished run without a usable checkpoint starts again
@@ -422,14 +433,16 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
             job_environment(slot, args.jobs),
         )
         done = "" if args.jobs == 1 else f"{prefix} "
+        left = time_left(seconds)
         if failure:
             failures[(name, seed)] = failure
             print(
-                f"{done}FAILED after {seconds:.0f} s ({failure}); log: {folder / LOG}\n{tail(folder / LOG)}", flush=True
+                f"{done}FAILED after {seconds:.0f} s ({failure}){left}; log: {folder / LOG}\n{tail(folder / LOG)}",
+                flush=True,
             )
             return
         speed = (read_json(folder / "train_record.json") or {}).get("train_images_per_s")
-        print(f"{done}done in {seconds:.0f} s ({speed or float('nan'):.0f} train images/s)", flush=True)
+        print(f"{done}done in {seconds:.0f} s ({speed or float('nan'):.0f} train images/s){left}", flush=True)
 
     if args.jobs == 1:
         for task in todo:

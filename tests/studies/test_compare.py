@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -84,6 +85,10 @@ def test_study_trains_each_upsampler_then_skips_finished_runs(tmp_path: Path, ca
     assert main(args) == 0
     first = capsys.readouterr().out
     assert first.count("training ...") == 2 and "skipped" not in first
+    # After the first run, the time left: one run, at the median of this call's runs (the first one's time).
+    seconds = float(re.search(r"done in (\d+) s \([^)]*\); 1 run left, about [\d.]+ h", first).group(1))
+    assert f"1 run left, about {seconds / 3600:.1f} h at this call's median run time" in first
+    assert first.count("left, about") == 1  # nothing is left after the last
     # The default curve: about eight points over the budget of 4 generator steps, i.e. every step.
     assert "FID curve: every 1 generator steps on 16 validation images (budget: 4 generator steps)" in first
 
