@@ -4,8 +4,9 @@
 
 Reads ``<folder>/<recipe>/results.csv`` of each recipe study (one upsampler, the same budget and evaluation) and
 ``<folder>/<recipe>.args`` (the fit arguments of the recipe, written by ``scripts/recipe_search.sh``), and prints
-one row per recipe: final FID beside the real-vs-real floor, precision, recall, the FID curve's verdict and the
-images/s of training. Several seeds give mean ± sd.
+one row per recipe: final FID beside the real-vs-real floor, precision, recall, the FID curve's verdict, its fitted
+trend over the last quarter (from ``summary.csv``; see ``gan_upsample.metrics.trend``) and the images/s of training.
+Several seeds give mean ± sd.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def main(argv: list[str]) -> int:
         precision = next((k for k in keys if k.startswith("precision_") and not k.endswith("_real_baseline")), None)
         recall = next((k for k in keys if k.startswith("recall_") and not k.endswith("_real_baseline")), None)
         converged = col("converged")
+        trend = "-"
+        summary = results.parent / "summary.csv"
+        if summary.is_file():
+            first = next(csv.DictReader(summary.open()), {})
+            if first.get("trend_change") not in (None, "", "nan"):
+                change, low, high = (float(first[f"trend_{k}"]) for k in ("change", "low", "high"))
+                trend = f"{change:+.0%} [{low * 100:+.0f}, {high * 100:+.0f}] {first['trend_verdict']}"
         args_file = folder / f"{name}.args"
         args = args_file.read_text().strip() if args_file.is_file() else ""
         rows.append(
@@ -50,10 +58,11 @@ def main(argv: list[str]) -> int:
                 f"`{args}`" if args else "(the base)",
                 str(len(runs)),
                 _fmt(col(fid), 1),
-                _fmt(col(f"{fid}_real_baseline" if fid else None), 1),
+                _fmt(col(f"{fid}_real_baseline" if fid else None)[:1], 1),  # the same real images in every run
                 _fmt(col(precision), 3),
                 _fmt(col(recall), 3),
                 f"{int(sum(converged))}/{len(converged)}" if converged else "-",
+                trend,
                 _fmt(col("train_images_per_s"), 0),
             ]
         )
@@ -66,6 +75,7 @@ def main(argv: list[str]) -> int:
         "precision ↑",
         "recall ↑",
         "converged",
+        "FID trend, last quarter (fit, 95 % CI)",
         "train images/s",
     ]
     print("| " + " | ".join(header) + " |")
