@@ -186,7 +186,8 @@ def draw_curves(
     title: str,
     trends: dict[str, str] | None = None,
 ) -> Path:
-    """FID against generator steps during training: one panel per table row, all on one y-axis.
+    """FID against generator steps during training: one panel per table row, all on one y-axis (log scale when
+    every value is positive).
 
     In each panel a thin line per seed (dotted grey for a run that failed to learn), the mean of the seeds that
     learned in bold (at the steps they all have), and the real-vs-real floor of the curve's images dashed.
@@ -225,14 +226,17 @@ def draw_curves(
         if (trends or {}).get(name):
             label += f"\ntrend {trends[name]}"  # type: ignore[index]
         ax.set_title(label, fontsize=9)
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
     for ax in axes[len(curves) :]:
         ax.set_axis_off()
     for ax in axes[max(0, len(curves) - per_row) : len(curves)]:  # the lowest panel of each column
         ax.tick_params(labelbottom=True)
         ax.set_xlabel("generator step")
+    values = [v for runs in curves.values() for _, c, _ in runs for v in c["values"]]
+    if values and all(math.isfinite(v) and v > 0 for v in values):
+        axes[0].set_yscale("log")  # shared: the trend is fitted to log FID, and curves span decades above the floor
     for ax in axes[::per_row]:
-        ax.set_ylabel(key.partition("/")[2])
+        ax.set_ylabel(key.partition("/")[2] + (" (log scale)" if axes[0].get_yscale() == "log" else ""))
     handles = [
         Line2D([], [], color="C0", lw=0.8, alpha=0.6, marker=".", ms=3, label="one seed"),
         Line2D([], [], color="grey", lw=1.0, ls=":", marker=".", ms=3, label="a seed that failed to learn"),
