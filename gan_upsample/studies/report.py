@@ -29,7 +29,7 @@ import torch
 from gan_upsample.files import write_atomic
 from gan_upsample.metrics.convergence import trend
 from gan_upsample.studies.figures import draw_curves, draw_figures
-from gan_upsample.studies.runner import EVAL_IMAGES, FAILURE, RESULT, read_json, run_folder
+from gan_upsample.studies.runner import EVAL_IMAGES, FAILURE, RESULT, late_median, read_json, run_folder
 
 __all__ = [
     "aggregate",
@@ -46,6 +46,7 @@ __all__ = [
 _COLUMNS = [
     ("spectral_excess_db", "spectral excess p=2 (dB; 0 = as reals)", ".2f"),
     ("phase_imbalance", "phase imbalance p=2 ↓", ".3f"),
+    ("d_of_fake_late", "D(G(z)), median over the last half (near 0: D wins)", ".3f"),
     ("spectrum_distance", "spectrum distance (decades) ↓", ".3f"),
     ("lpips_alex", "LPIPS AlexNet ↓", ".4f"),
     ("lpips_alex-random", "LPIPS AlexNet, random backbone ↓", ".4f"),
@@ -458,6 +459,9 @@ def load_results(
             row["curve_improvement"] = curve.get("improvement")
             row["curve"] = curve
         row.update({k: v for k, v in (result.get("resolved") or {}).items() if v is not None})
+        d_of_fake = late_median(folder / "metrics.csv")
+        if d_of_fake is not None:
+            row["d_of_fake_late"] = d_of_fake
         row["wall_seconds"] = result.get("wall_seconds")
         row["settings"] = result.get("settings", {})
         rows.append(row)

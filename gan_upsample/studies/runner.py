@@ -598,6 +598,31 @@ def read_curve(metrics_csv: Path, key: str) -> dict[str, Any] | None:
     return {"key": key, "steps": steps, "values": values, "floor": floor, **verdict}
 
 
+def late_median(metrics_csv: Path, key: str = "train/D(G(z))", last_share: float = 0.5) -> float | None:
+    """The median of a training log over the last ``last_share`` of generator steps, from a ``metrics.csv``.
+
+    With the default key, the discriminator's mean probability that the generator's images are real: near 0 the
+    discriminator wins outright and the generator's gradient is weak (Goodfellow et al. 2014); a GAN that keeps
+    learning stays well above it. ``None`` when the column or ``train/g_steps`` was not logged.
+    """
+    if not metrics_csv.is_file():
+        return None
+    with open(metrics_csv, newline="") as f:
+        points = [
+            (float(row["train/g_steps"]), float(row[key]))
+            for row in csv.DictReader(f)
+            if row.get(key) not in (None, "") and row.get("train/g_steps") not in (None, "")
+        ]
+    if not points:
+        return None
+    start = (1 - last_share) * max(s for s, _ in points)
+    late = sorted(v for s, v in points if s > start)
+    if not late:
+        return None
+    middle = len(late) // 2
+    return late[middle] if len(late) % 2 else (late[middle - 1] + late[middle]) / 2
+
+
 def _curve_of_run(folder: Path, train: dict[str, Any], key: str) -> dict[str, Any] | None:
     """The curve the recorder kept (every evaluation) with the Convergence verdict from ``metrics.csv``."""
     logged = read_curve(folder / "metrics.csv", key)

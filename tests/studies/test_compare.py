@@ -105,6 +105,7 @@ def test_study_trains_each_upsampler_then_skips_finished_runs(tmp_path: Path, ca
         # The convergence verdict of the FID curve during training, and no failure flag.
         assert row["converged"] in ("0", "1") and math.isfinite(float(row["curve_improvement"]))
         assert row["failed"] == "" and int(row["skipped_steps"]) == 0
+        assert 0 < float(row["d_of_fake_late"]) < 1  # D(G(z)) late in training, from the run's metrics.csv
     # Validation stayed off during fit, yet the curve was evaluated at every generator step; metrics.csv (written
     # every log_every_n_steps=2 batches) has some of the points, result.json all four.
     folder = out / "runs" / "resize_conv" / "seed0"

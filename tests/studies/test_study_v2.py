@@ -282,3 +282,14 @@ def test_short_table_names_the_fid_of_reconstructions_rfid() -> None:
     rows = [{"upsampler": "resize_conv", "seed": s, "rfid_256_randomcnn": 1.0 + s, "psnr": 20.0} for s in (0, 1)]
     head = short_table(aggregate(rows, ["rfid_256_randomcnn", "psnr"]), metric_columns(rows), rows).splitlines()[0]
     assert head == "| upsampler | learned / runs | rFID (256 images, randomcnn) ↓ | PSNR (dB) ↑ |"
+
+
+def test_late_median_of_d_of_fake_reads_the_last_half_of_generator_steps(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    rows = ["epoch,step,train/D(G(z)),train/g_steps,val/fid_8"]
+    rows += [f"0,{i},{v},{g},," for i, (g, v) in enumerate([(10, 0.5), (20, 0.4), (40, 0.3), (60, 0.02), (80, 0.01)])]
+    rows += ["0,9,,,120.0"]
+    path.write_text("\n".join(rows) + "\n")
+    assert runner.late_median(path) == pytest.approx(0.015)  # after step 40 of 80: 0.02 and 0.01, their mean
+    assert runner.late_median(path, last_share=0.75) == pytest.approx(0.02)  # after step 20: 0.3, 0.02, 0.01
+    assert runner.late_median(path, key="train/D(x)") is None and runner.late_median(tmp_path / "none.csv") is None
