@@ -66,6 +66,12 @@ def main(argv: list[str]) -> int:
                 _fmt(col("train_images_per_s"), 0),
             ]
         )
+    if not rows:
+        print(
+            f"error: no recipe study in {folder} (no {folder}/<recipe>/results.csv); run scripts/recipe_search.sh",
+            file=sys.stderr,
+        )
+        return 2
     header = [
         "recipe",
         "fit arguments over the base",

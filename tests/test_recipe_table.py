@@ -32,3 +32,11 @@ def test_one_row_per_recipe_with_its_arguments_and_trend(tmp_path: Path, capsys:
         "0.600 ± 0.141 | 1/2 | -20% [-30, -10] improving | 140 ± 14 |"
     )
     assert lines[3] == "| quickstart | (the base) | 1 | 700.0 | 16.5 | 0.700 | 0.600 | 0/1 | - | 140 |"
+
+
+def test_a_folder_without_recipe_studies_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    main = runpy.run_path(str(SCRIPT))["main"]
+    assert main([str(tmp_path / "nowhere")]) == 2
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.startswith(f"error: no recipe study in {tmp_path / 'nowhere'} (no ")
+    assert printed.err.endswith("run scripts/recipe_search.sh\n") and printed.err.count("\n") == 1
