@@ -1,0 +1,63 @@
+"""scripts/study_archive.py: finished runs' small files out of a study and back, so a lost machine loses little."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+
+from gan_upsample.studies.runner import plan_runs, run_folder
+
+SCRIPT = Path(__file__).parents[1] / "scripts" / "study_archive.py"
+
+
+def _study(out: Path) -> None:
+    done = run_folder(out, "resize_conv", 0)
+    (done / "checkpoints").mkdir(parents=True)
+    (done / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (done / "images").mkdir()
+    (done / "images" / "grid.png").write_bytes(b"png")
+    (done / "result.json").write_text(json.dumps({"settings": {"max_epochs": 48}}))
+    for name in ("train_record.json", "eval_images.pt", "metrics.csv", "fit.log"):
+        (done / name).write_text(name)
+    unfinished = run_folder(out, "resize_conv", 1)
+    (unfinished / "checkpoints").mkdir(parents=True)
+    (unfinished / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (unfinished / "metrics.csv").write_text("partial")
+
+
+def test_save_keeps_finished_runs_small_files_and_restore_lets_the_study_skip_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    main = runpy.run_path(str(SCRIPT))["main"]
+    out, archive, fresh = tmp_path / "study", tmp_path / "archive", tmp_path / "fresh"
+    _study(out)
+    assert main(["save", str(out), str(archive)]) == 0
+    assert "save: 1 of 1 finished runs copied" in capsys.readouterr().out
+    kept = sorted(p.relative_to(archive).as_posix() for p in archive.rglob("*") if p.is_file())
+    assert kept == [
+        f"runs/resize_conv/seed0/{name}"
+        for name in ("eval_images.pt", "metrics.csv", "result.json", "train_record.json")
+    ]
+    assert main(["restore", str(archive), str(fresh)]) == 0
+    fingerprint = {("resize_conv", 0): {"max_epochs": 48}, ("resize_conv", 1): {"max_epochs": 48}}
+    plan = plan_runs(fresh, [("resize_conv", 0), ("resize_conv", 1)], fingerprint)
+    assert plan == [("resize_conv", 0, "skip"), ("resize_conv", 1, "train")]
+
+
+def test_restore_never_overwrites_a_run_and_a_wrong_folder_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    main = runpy.run_path(str(SCRIPT))["main"]
+    out, archive = tmp_path / "study", tmp_path / "archive"
+    _study(out)
+    main(["save", str(out), str(archive)])
+    (archive / "runs/resize_conv/seed0/result.json").write_text("{}")
+    assert main(["restore", str(archive), str(out)]) == 0
+    assert "restore: 0 of 1 finished runs copied" in capsys.readouterr().out
+    assert json.loads((out / "runs/resize_conv/seed0/result.json").read_text()) == {"settings": {"max_epochs": 48}}
+    assert main(["save", str(tmp_path / "nowhere"), str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nowhere" in err and len(err.splitlines()) == 1
