@@ -4,6 +4,7 @@
 # (ShapesNet FID on 1,024 test images beside the real-vs-real floor, precision, recall, the FID curve).
 #   bash scripts/recipe_search.sh            # about 3 minutes a recipe on 2 cores; finished recipes are skipped
 #   JOBS=2 bash scripts/recipe_search.sh     # two recipes at a time
+#   bash scripts/recipe_search.sh quickstart adam_2e-3   # only these recipes, in this order (the table has all)
 # Writes runs/recipes/<recipe>/ (study folders), runs/recipes/<recipe>.args and runs/recipes/table.md.
 set -u
 cd "$(dirname "$0")/.."
@@ -30,6 +31,15 @@ recipes=(
   "adam_2e-3|$(adam 2e-3 0.99 | tr '\n' ' ')"
   "quickstart_diffaugment|--model.init_args.augment=gan_upsample.nn.augment.DiffAugment"
 )
+if (( $# )); then # only the named recipes, in the order given
+  chosen=()
+  for want in "$@"; do
+    found=
+    for r in "${recipes[@]}"; do [[ ${r%%|*} == "$want" ]] && chosen+=("$r") && found=1; done
+    [[ -n $found ]] || { echo "error: no recipe named '$want' (known: $(printf '%s ' "${recipes[@]%%|*}"))" >&2; exit 2; }
+  done
+  recipes=("${chosen[@]}")
+fi
 run() {
   local name=${1%%|*} args=${1#*|}
   echo "$args" > "$OUT/$name.args"
