@@ -87,6 +87,17 @@ class Convergence(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._record(trainer)
+        self._judge(trainer)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A run resumed from a checkpoint of its last step trains nothing, and Lightning then skips on_train_end:
+        # judge the restored curve here (a run stopped between its last step and its test lost that verdict).
+        if self.verdict is None and self.steps:
+            self._judge(trainer)
+            for logger in trainer.loggers:
+                logger.save()
+
+    def _judge(self, trainer: pl.Trainer) -> None:
         if self._key is None:
             rank_zero_info("Convergence: no curve to judge (no val/fid_* value was logged during training)")
             return

@@ -54,3 +54,13 @@ def test_a_second_fit_without_a_checkpoint_starts_a_new_curve(tmp_path: Path) ->
     _trainer(tmp_path / "a", 8, convergence).fit(CurveModel())
     _trainer(tmp_path / "b", 8, convergence).fit(CurveModel())
     assert len(convergence.values) == 4
+
+
+def test_a_run_resumed_at_its_last_step_is_still_judged(tmp_path: Path) -> None:
+    """Lightning skips on_train_end when the checkpoint is already at max_steps: the verdict must not be lost."""
+    whole = Convergence()
+    _trainer(tmp_path, 16, whole).fit(CurveModel())
+    again = Convergence()
+    _trainer(tmp_path, 16, again).fit(CurveModel(), ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+    assert again.values == whole.values
+    assert again.verdict == whole.verdict == converged(whole.steps, whole.values)
