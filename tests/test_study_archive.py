@@ -7,6 +7,7 @@ import runpy
 from pathlib import Path
 
 import pytest
+import torch
 
 from gan_upsample.studies.runner import plan_runs, run_folder
 
@@ -61,3 +62,33 @@ def test_restore_never_overwrites_a_run_and_a_wrong_folder_is_one_error_line(
     assert main(["save", str(tmp_path / "nowhere"), str(archive)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nowhere" in err and len(err.splitlines()) == 1
+
+
+def test_save_images_keeps_the_first_k_fakes_and_reals_and_the_whole_spectra(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    main = runpy.run_path(str(SCRIPT))["main"]
+    out, archive = tmp_path / "study", tmp_path / "archive"
+    _study(out)
+    run = "runs/resize_conv/seed0"
+    fakes = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
+    reals = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
+    spectrum = torch.rand(6)
+    blob = {"kind": "gan", "fakes": fakes, "reals": reals, "spectrum_fake": spectrum, "image_size": (8, 8)}
+    torch.save(blob, out / run / "eval_images.pt")
+    assert main(["save", "--images", "16", str(out), str(archive)]) == 0
+    kept = torch.load(archive / run / "eval_images.pt", weights_only=True)
+    assert torch.equal(kept["fakes"], fakes[:16]) and torch.equal(kept["reals"], reals[:16])
+    assert torch.equal(kept["spectrum_fake"], spectrum) and kept["image_size"] == (8, 8) and kept["kind"] == "gan"
+    assert (archive / run / "eval_images.pt").stat().st_size < (out / run / "eval_images.pt").stat().st_size / 3
+    assert not list((archive / run).glob(".*.tmp"))
+    # The study's own file is untouched, and restore takes no --images.
+    assert torch.equal(torch.load(out / run / "eval_images.pt", weights_only=True)["fakes"], fakes)
+    capsys.readouterr()
+    for argv in (
+        ["save", "--images", "0", str(out), str(archive)],
+        ["restore", "--images", "16", str(archive), str(out)],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --images") and len(err.splitlines()) == 1
