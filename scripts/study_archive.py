@@ -21,14 +21,13 @@ draws and makes a 64 px study's archive about four times smaller.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
+from gan_upsample.files import atomic_open
 from gan_upsample.studies.evaluation import EVAL_IMAGES, TRAIN_RECORD
 from gan_upsample.studies.runner import OVERRIDES, RESULT, SETTINGS
 
@@ -47,13 +46,10 @@ def copy_eval_images(src: Path, dst: Path, images: int) -> None:
     for key in ("fakes", "reals"):
         if isinstance(blob.get(key), torch.Tensor):
             blob[key] = blob[key][:images].clone()
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(blob, tmp)
-        os.replace(tmp, dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # Into an open file, not a path: torch.save names the zip's records after a path's stem (here a random
+    # temporary name), so saving the same images twice would give different bytes and churn a committed archive.
+    with atomic_open(dst) as f:
+        torch.save(blob, f)
 
 
 def copy_runs(src: Path, dst: Path, overwrite: bool, images: int | None = None) -> int:

@@ -82,6 +82,10 @@ def test_save_images_keeps_the_first_k_fakes_and_reals_and_the_whole_spectra(
     assert torch.equal(kept["spectrum_fake"], spectrum) and kept["image_size"] == (8, 8) and kept["kind"] == "gan"
     assert (archive / run / "eval_images.pt").stat().st_size < (out / run / "eval_images.pt").stat().st_size / 3
     assert not list((archive / run).glob(".*.tmp"))
+    # Saving again gives the same bytes, so a committed archive does not change when nothing did.
+    first = (archive / run / "eval_images.pt").read_bytes()
+    assert main(["save", "--images", "16", str(out), str(archive)]) == 0
+    assert (archive / run / "eval_images.pt").read_bytes() == first
     # The study's own file is untouched, and restore takes no --images.
     assert torch.equal(torch.load(out / run / "eval_images.pt", weights_only=True)["fakes"], fakes)
     capsys.readouterr()
