@@ -164,7 +164,8 @@ def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[
         of the 95 % t-interval, ``t_{0.975, n-1} sd / sqrt(n)``; ``nan`` for one value), and for a curve,
         ``n_converged``/``n_verdicts`` (the runs' own verdicts) and ``trend`` (the
         :class:`~gan_upsample.metrics.convergence.Trend` fitted to the curves of the seeds that learned, with
-        ``trend_change``, ``trend_low``, ``trend_high`` and ``trend_verdict`` for ``summary.csv``). A ``nan``
+        ``trend_change``, ``trend_low``, ``trend_high`` and ``trend_verdict`` for ``summary.csv``), and
+        ``<key>_values``, the values of the seeds that learned in seed order. A ``nan``
         value makes the mean ``nan``: it is not hidden.
     """
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -187,8 +188,10 @@ def aggregate(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[
             fit = trend(curves)
             entry["trend"] = fit
             entry.update(trend_change=fit.change, trend_low=fit.low, trend_high=fit.high, trend_verdict=fit.verdict)
+        by_seed = sorted(learned, key=lambda r: r.get("seed", 0))
         for key in keys:
-            values = [float(r[key]) for r in learned if r.get(key) is not None]
+            values = [float(r[key]) for r in by_seed if r.get(key) is not None]
+            entry[f"{key}_values"] = values
             if not values:
                 entry[f"{key}_mean"] = entry[f"{key}_sd"] = entry[f"{key}_ci95"] = None
                 continue
@@ -209,6 +212,13 @@ def _cell(mean: float | None, half: float | None, fmt: str) -> str:
     return f"{mean:{fmt}} ± {half:{fmt if fmt != '.4g' else '.2g'}}"
 
 
+def _seed_value(value: float, fmt: str) -> str:
+    """One seed's value beside a mean: ``fmt``, or for ``"fid"`` whole numbers from 100 and 3 digits below."""
+    if fmt == "fid":
+        return format(value, ".0f" if abs(value) >= 100 else ".3g")
+    return format(value, fmt)
+
+
 def _converged_cell(s: dict[str, Any]) -> str:
     if not s.get("n_verdicts"):
         return "–"
@@ -221,7 +231,10 @@ TREND_HEADER = "FID trend, last quarter (fit, 95 % CI)"
 
 
 def markdown_table(
-    summary: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]], per_run_verdicts: bool = True
+    summary: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str, str]],
+    per_run_verdicts: bool = True,
+    per_seed: dict[str, str] | None = None,
 ) -> str:
     """The summary as a Markdown table: one row per upsampler (and placement), ``mean ± 95 % half-width`` cells.
 
@@ -229,7 +242,10 @@ def markdown_table(
     had a curve, how many converged by their own verdict (with the mean last-quarter improvement; left out with
     ``per_run_verdicts=False``) and the row's fitted FID trend over the last quarter (``-8 % [-15, -1]
     improving``: 8 % lower, 95 % interval -15 % to -1 %; see :func:`~gan_upsample.metrics.convergence.trend`).
+    ``per_seed`` maps metric keys to a format (``"fid"``: whole numbers from 100) for the seeds' own values,
+    written in brackets after the mean in seed order when a row has more than one.
     """
+    per_seed = per_seed or {}
     placements = any(s.get("placement") for s in summary)
     curves = per_run_verdicts and any(s.get("n_verdicts") for s in summary)
     trends = any(s.get("trend") for s in summary)
@@ -242,7 +258,12 @@ def markdown_table(
         cells = [s["upsampler"], *([s.get("placement") or "–"] if placements else []), f"{s['n_seeds']}/{s['n_runs']}"]
         cells += [_converged_cell(s)] if curves else []
         cells += [s["trend"].cell() if s.get("trend") else "–"] if trends else []
-        cells += [_cell(s.get(f"{k}_mean"), s.get(f"{k}_ci95"), fmt) for k, _, fmt in columns]
+        for k, _, fmt in columns:
+            cell = _cell(s.get(f"{k}_mean"), s.get(f"{k}_ci95"), fmt)
+            values = s.get(f"{k}_values") or []
+            if k in per_seed and len(values) > 1:
+                cell += " (" + ", ".join(_seed_value(v, per_seed[k]) for v in values) + ")"
+            cells.append(cell)
         text += "| " + " | ".join(cells) + " |\n"
     return text
 
@@ -265,7 +286,8 @@ def short_table(
     """A compact version of :func:`markdown_table` for a README, with the real images' own scores as its first row.
 
     Keeps the row's FID trend over the last quarter, the FID, precision, recall, the reconstruction metrics, the
-    checkerboard scores and the speed, under short headers (the runs' own convergence verdicts stay in
+    checkerboard scores and the speed, under short headers, with each seed's FID and spectral excess in brackets
+    after the mean (the runs' own convergence verdicts stay in
     ``summary.md``). The first row, *real vs real*, holds the floor of each column that has one: the FID, precision
     and recall of two halves of the real images against each other (``*_real_baseline``, the same in every run of
     a study), and 0 dB of spectral excess (the reals against themselves).
@@ -287,7 +309,10 @@ def short_table(
         values = [float(r[f"{key}_real_baseline"]) for r in rows if r.get(f"{key}_real_baseline") is not None]
         if values:
             floors[key] = format(math.fsum(values) / len(values), fmt)
-    table = markdown_table(summary, short, per_run_verdicts=False)
+    # The seeds' own values beside the mean of the headline scores, in seed order (the runs that learned).
+    per_seed = {k: "fid" if k.startswith(("fid_", "rfid_")) else ".1f" for k, _, _ in short}
+    per_seed = {k: f for k, f in per_seed.items() if f == "fid" or k == "spectral_excess_db"}
+    table = markdown_table(summary, short, per_run_verdicts=False, per_seed=per_seed)
     head, rule, *body = table.splitlines()
     lead = head.count("|") - 1 - len(short)  # upsampler, placement, learned / runs, trend
     floor = ["**real vs real**", *["–"] * (lead - 1), *(floors.get(k, "–") for k, _, _ in short)]

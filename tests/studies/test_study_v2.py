@@ -217,8 +217,8 @@ def test_short_table_puts_the_real_images_floor_first(tmp_path: Path, capsys: py
         "spectral_excess_db,phase_imbalance,spectrum_distance,g_steps"
     )
     lines = [
-        "resize_conv,0,20.0,5.0,0.8,0.9,0.5,0.85,1.5,0.01,0.2,768",
         "resize_conv,1,40.0,5.0,0.7,0.9,0.6,0.85,2.5,0.03,0.3,768",
+        "resize_conv,0,20.0,5.0,0.8,0.9,0.5,0.85,1.5,0.01,0.2,768",
     ]
     (out / "results.csv").write_text("\n".join([header, *lines]) + "\n")
     args = ["--base", str(CONFIGS / "quickstart.yaml"), "--upsamplers", "resize_conv", "--seeds", "0", "1"]
@@ -230,7 +230,10 @@ def test_short_table_puts_the_real_images_floor_first(tmp_path: Path, capsys: py
         "spectral excess p=2 (dB; 0 = as reals) | phase imbalance p=2 ↓ |"
     )
     assert floor == "| **real vs real** | – | 5 | 0.900 | 0.850 | 0 | – |"
-    assert row.startswith("| resize_conv | 2/2 | 30 ± 1.3e+02 | 0.750 ± 0.635 | 0.550 ± 0.635 | 2.00 ± 6.35 |")
+    # Each seed's FID and spectral excess in brackets, in seed order.
+    assert row.startswith(
+        "| resize_conv | 2/2 | 30 ± 1.3e+02 (20, 40) | 0.750 ± 0.635 | 0.550 ± 0.635 | 2.00 ± 6.35 (1.5, 2.5) |"
+    )
     assert "spectrum distance" not in head  # in summary.md only
 
 
