@@ -310,8 +310,7 @@ def short_table(
         if values:
             floors[key] = format(math.fsum(values) / len(values), fmt)
     # The seeds' own values beside the mean of the headline scores, in seed order (the runs that learned).
-    per_seed = {k: "fid" if k.startswith(("fid_", "rfid_")) else ".1f" for k, _, _ in short}
-    per_seed = {k: f for k, f in per_seed.items() if f == "fid" or k == "spectral_excess_db"}
+    per_seed = {k: "fid" for k, _, _ in short if k.startswith(("fid_", "rfid_"))} | {"spectral_excess_db": ".1f"}
     table = markdown_table(summary, short, per_run_verdicts=False, per_seed=per_seed)
     head, rule, *body = table.splitlines()
     lead = head.count("|") - 1 - len(short)  # upsampler, placement, learned / runs, trend
