@@ -36,13 +36,14 @@ from gan_upsample.loggers import RunConfigCallback, prepare_wandb
 from gan_upsample.plugins import AtomicCheckpointIO
 
 #: The project's own commands: :mod:`gan_upsample.__main__` runs them (:mod:`gan_upsample.commands`, the studies).
-OWN_COMMANDS = ("generate", "fetch-weights", "check-data", "study", "checkerboard")
+OWN_COMMANDS = ("generate", "fetch-weights", "check-data", "shape-census", "study", "checkerboard")
 
 EPILOG = f"""Shorthand: --upsampler NAME stands for --config configs/upsampler/NAME.yaml (put it after the experiment).
 Project commands (each has its own --help): {", ".join(OWN_COMMANDS)}.
   generate      write N images from a checkpoint: python -m gan_upsample generate --ckpt_path RUN/checkpoints/last.ckpt
   checkerboard  artifacts of every upsampler at random initialisation (figure + table)
   fetch-weights download every pretrained weight file into the torch hub cache (run where there is internet)
+  shape-census  how many images of a folder hold bright shapes ShapesNet can name, beside real ones
   study         compare upsamplers: train every (upsampler, seed) on one experiment, same budget and evaluation"""
 
 

@@ -1,4 +1,5 @@
-"""The project's own commands beside LightningCLI's: ``generate``, ``fetch-weights`` and ``check-data``.
+"""The project's own commands beside LightningCLI's: ``generate``, ``fetch-weights``, ``check-data`` and
+``shape-census``.
 
 :mod:`gan_upsample.__main__` dispatches them here; they build their objects with
 :class:`~gan_upsample.cli.GanUpsampleCLI` like ``fit`` does.
@@ -11,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -22,7 +24,7 @@ from gan_upsample.errors import ConfigError
 from gan_upsample.models.weights import fetch_weights, weight_files
 
 #: The commands of this module.
-COMMANDS = ("generate", "fetch-weights", "check-data")
+COMMANDS = ("generate", "fetch-weights", "check-data", "shape-census")
 
 
 def _find_config(ckpt_path: Path) -> Path:
@@ -145,6 +147,45 @@ def check_data(args: argparse.Namespace) -> None:
         raise report.error()
 
 
+def shape_census(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Print how many images of each folder hold shapes ShapesNet can name, beside real bright shapes.
+
+    The folders' PNG and JPEG files (not ``grid.png``, which ``generate`` writes beside the images) are
+    scored with :func:`~gan_upsample.models.shapes_net.shape_census`; the first row scores ``--num_real``
+    rendered bright-shapes images with ``--max_shapes`` shapes (ShapesNet's held-out data seed), the baseline
+    the generated images are read against. Returns the rows.
+    """
+    from gan_upsample.data.folder import find_images, open_image
+    from gan_upsample.data.shapes import SHAPE_KINDS, BrightShapes
+    from gan_upsample.models.shapes_net import TEST_SEED, ShapesNet, shape_presence
+    from gan_upsample.models.shapes_net import shape_census as census
+
+    net = ShapesNet(weights=args.weights)
+    reals, _ = shape_presence(
+        BrightShapes(32, args.num_real, seed=TEST_SEED, max_shapes=args.max_shapes), range(args.num_real)
+    )
+    rows = [{"images": f"real bright shapes (1-{args.max_shapes} per image)", "n": len(reals)}]
+    rows[0].update(census(net, reals, args.threshold))
+    for folder in args.folders:
+        if not Path(folder).is_dir():
+            raise ConfigError(f"shape-census: {folder} is not a folder; pass folders of images (generate's --out)")
+        files = [f for f in find_images(folder) if f.name != "grid.png"]
+        if not files:
+            raise ConfigError(f"shape-census: {folder} holds only grid.png; pass the folder of the single images")
+        images = torch.stack(
+            [torch.from_numpy(np.array(open_image(f, "RGB"))).permute(2, 0, 1).float() / 127.5 - 1.0 for f in files]
+        )
+        rows.append({"images": str(folder), "n": len(files), **census(net, images, args.threshold)})
+    kinds = " | ".join(SHAPE_KINDS)
+    sure = f"ShapesNet p > {args.threshold} or < {1 - args.threshold:.2g} for every kind"
+    print(f"| images | n | recognised ({sure}) | {kinds} |")
+    print("|---|---|---|" + "---|" * len(SHAPE_KINDS))
+    for row in rows:
+        shares = " | ".join(f"{row[k]:.2f}" for k in SHAPE_KINDS)
+        print(f"| {row['images']} | {row['n']} | {row['recognised']:.2f} | {shares} |")
+    return rows
+
+
 def _with_configs(configs: list[str]) -> list[str]:
     out = [configs[0]]
     for config in configs[1:]:
@@ -180,6 +221,17 @@ def build_own_parser() -> argparse.ArgumentParser:
     cd = sub.add_parser("check-data", help="check that every image of the experiment's image folder can be read")
     cd.add_argument("--config", action="append", required=True, help="the experiment's config (repeat to stack)")
     cd.set_defaults(func=check_data)
+    sc = sub.add_parser(
+        "shape-census",
+        help="how many images of a folder hold bright shapes ShapesNet can name, beside real ones (a number for "
+        "what a sample grid shows)",
+    )
+    sc.add_argument("folders", nargs="+", help="folders of images, e.g. the --out of generate")
+    sc.add_argument("--max_shapes", type=int, default=2, help="shapes per real image (the quickstart's: 2)")
+    sc.add_argument("--num_real", type=int, default=256, help="real images rendered for the baseline row")
+    sc.add_argument("--threshold", type=float, default=0.9, help="probability that counts as sure")
+    sc.add_argument("--weights", default="shipped", help="ShapesNet weights: shipped (default) or a file")
+    sc.set_defaults(func=shape_census)
     return parser
 
 

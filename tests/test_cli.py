@@ -113,6 +113,27 @@ def test_generate_without_checkpoint_is_clear(tmp_path: Path, capsys: pytest.Cap
     assert "missing.ckpt (--ckpt_path) does not exist" in capsys.readouterr().err
 
 
+def test_shape_census_scores_a_folder_beside_reals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gan_upsample.data.shapes import BrightShapes
+
+    folder = tmp_path / "generated"
+    folder.mkdir()
+    shapes = BrightShapes(32, 6, seed=5, max_shapes=1)
+    for i in range(6):
+        shapes.render(i)[0].save(folder / f"{i:05d}.png")
+    Image.new("RGB", (100, 100), (200, 0, 0)).save(folder / "grid.png")  # generate's grid is not an image scored
+    main(["shape-census", str(folder), "--num_real", "16"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| images | n | recognised")
+    assert lines[0].endswith("| disc | square | triangle | stripes |")
+    assert lines[2].startswith("| real bright shapes (1-2 per image) | 16 | ")
+    assert lines[3].startswith(f"| {folder} | 6 | ")
+    with pytest.raises(SystemExit) as info:
+        main(["shape-census", str(tmp_path / "nowhere")])
+    assert info.value.code == 2
+    assert "nowhere is not a folder" in capsys.readouterr().err
+
+
 def test_fetch_weights_lists_every_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     main(["fetch-weights", "--list"])

@@ -30,7 +30,14 @@ from torch import Tensor, nn
 from gan_upsample.data.shapes import SHAPE_KINDS, BrightShapes
 from gan_upsample.errors import ConfigError
 
-__all__ = ["ShapesNet", "SHIPPED_WEIGHTS", "shape_presence", "train_shapes_net", "presence_accuracy"]
+__all__ = [
+    "ShapesNet",
+    "SHIPPED_WEIGHTS",
+    "shape_presence",
+    "train_shapes_net",
+    "presence_accuracy",
+    "shape_census",
+]
 
 #: The shipped weights file.
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "shapes_net.pt"
@@ -138,6 +145,39 @@ def presence_accuracy(net: ShapesNet, images: Tensor, targets: Tensor, batch_siz
         logits = net.logits(images[start : start + batch_size])
         correct += int(((logits > 0).float() == targets[start : start + batch_size]).sum())
     return correct / targets.numel()
+
+
+@torch.no_grad()
+def shape_census(net: ShapesNet, images: Tensor, threshold: float = 0.9, batch_size: int = 256) -> dict[str, float]:
+    """How many images hold shapes ShapesNet can name: a number for "does the grid show shapes?".
+
+    An image is *recognised* when ShapesNet is sure about every kind (each kind's probability above
+    ``threshold`` or below ``1 - threshold``) and sure that at least one kind is present. A colourful blob gets
+    middling probabilities (is it a disc? a square?) and is not recognised. Real images score below 1 too
+    (overlapping or cut-off shapes), so compare with reals of the same data settings.
+
+    Args:
+        net: ShapesNet with trained weights (random weights make the numbers meaningless).
+        images: ``(N, C, H, W)`` in ``[-1, 1]`` (resized to 32 px and grey expanded to RGB by the net).
+        threshold: Probability that counts as sure (``0.5 < threshold < 1``).
+        batch_size: Images per forward pass.
+
+    Returns:
+        ``recognised`` (share of recognised images) and, per kind of :data:`SHAPE_KINDS`, the share of images
+        in which ShapesNet is sure that the kind is present.
+    """
+    if not 0.5 < threshold < 1.0:
+        raise ConfigError(f"threshold must be between 0.5 and 1 (exclusive), got {threshold}")
+    if images.ndim != 4 or len(images) == 0:
+        raise ConfigError(f"need a non-empty batch of images (N, C, H, W), got shape {tuple(images.shape)}")
+    net.eval()
+    batches = range(0, len(images), batch_size)
+    probs = torch.cat([torch.sigmoid(net.logits(images[i : i + batch_size])) for i in batches])
+    present = probs > threshold
+    sure = present | (probs < 1.0 - threshold)
+    census = {"recognised": float((sure.all(dim=1) & present.any(dim=1)).float().mean())}
+    census.update({kind: float(share) for kind, share in zip(SHAPE_KINDS, present.float().mean(dim=0), strict=True)})
+    return census
 
 
 def train_shapes_net(
