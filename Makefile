@@ -22,6 +22,8 @@ demo: $(STAMP)
 	rm -rf $(DEMO_RUN)
 	$(PY) -m gan_upsample fit --config configs/quickstart.yaml --trainer.logger.init_args.version=demo
 	$(PY) -m gan_upsample generate --ckpt_path $(DEMO_RUN)/checkpoints/last.ckpt --num 64 --out $(DEMO_RUN)/generated
+	@echo "How many generated images hold shapes ShapesNet can name, beside real ones:"
+	$(PY) -m gan_upsample shape-census $(DEMO_RUN)/generated
 	@echo "Sample grids during training: $(DEMO_RUN)/images/samples/"
 	@echo "64 generated images and grid.png: $(DEMO_RUN)/generated/"
 

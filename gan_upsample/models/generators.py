@@ -59,6 +59,10 @@ class DCGANGenerator(Generator):
         output_conv: End with a ``3x3`` reflection-padded convolution from ``base_channels`` to the image
             channels instead of letting the last upsampler output them (needed by upsamplers that cannot
             change the channel count freely, such as ``BilinearAdditive``).
+        stage_convs: Extra ``3x3`` reflection-padded convolutions (each with batch norm and ReLU) after the
+            upsampler of every hidden stage, at that stage's resolution: ``0`` (default) is DCGAN, one
+            convolution per stage; ``1`` gives the two convolutions per resolution of later generators
+            (SNGAN's and BigGAN's blocks) without their residual connections.
     """
 
     def __init__(
@@ -72,10 +76,13 @@ class DCGANGenerator(Generator):
         upsampler: UpsamplerFactory = TransposedConv,
         norm: str = "batch",
         output_conv: bool = False,
+        stage_convs: int = 0,
     ) -> None:
         super().__init__()
         if norm not in ("batch", "none"):
             raise ConfigError(f"DCGANGenerator: norm must be 'batch' or 'none', got {norm!r}")
+        if stage_convs < 0:
+            raise ConfigError(f"DCGANGenerator: stage_convs must be 0 or more, got {stage_convs}")
         sizes = reachable_sizes(start_size)
         if image_size not in sizes:
             raise ConfigError(
@@ -101,6 +108,12 @@ class DCGANGenerator(Generator):
             layers.append(up)
             if i < stages - 1 or output_conv:
                 layers += [nn.BatchNorm2d(widths[i + 1]) if norm == "batch" else nn.Identity(), nn.ReLU(inplace=True)]
+                for _ in range(stage_convs):
+                    layers += [
+                        SameConv2d(widths[i + 1], widths[i + 1], 3, bias=norm == "none"),
+                        nn.BatchNorm2d(widths[i + 1]) if norm == "batch" else nn.Identity(),
+                        nn.ReLU(inplace=True),
+                    ]
         if output_conv:
             layers.append(SameConv2d(base_channels, channels, 3))
         layers.append(nn.Tanh())

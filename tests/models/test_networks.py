@@ -40,6 +40,23 @@ def test_generator_upsampler_factory_with_options() -> None:
     assert [(u.in_channels, u.out_channels) for u in ups] == [(8, 4), (4, 3)]
 
 
+@pytest.mark.parametrize("output_conv", [False, True])
+def test_generator_stage_convs_add_convolutions_at_every_hidden_resolution(output_conv: bool) -> None:
+    from gan_upsample.nn.padding import SameConv2d
+
+    def convs(g: DCGANGenerator) -> list[tuple[int, int]]:  # the stages' own convolutions, not the upsamplers'
+        return [(m.in_channels, m.out_channels) for m in g.stages.children() if isinstance(m, SameConv2d)]
+
+    kwargs = dict(latent_dim=4, image_size=32, base_channels=4, upsampler=U.PixelShuffle, output_conv=output_conv)
+    plain, deep = DCGANGenerator(**kwargs), DCGANGenerator(**kwargs, stage_convs=2)
+    hidden = [(8, 8), (8, 8), (4, 4), (4, 4)] + ([(4, 4), (4, 4)] if output_conv else [])  # at 8, 16 (and 32) px
+    assert convs(plain) == ([(4, 3)] if output_conv else [])
+    assert convs(deep) == hidden + convs(plain)
+    assert deep(torch.randn(2, 4)).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="stage_convs must be 0 or more"):
+        DCGANGenerator(stage_convs=-1)
+
+
 @pytest.mark.parametrize("size", [48, 20, 4])
 def test_unreachable_image_size_names_the_sizes_that_work(size: int) -> None:
     with pytest.raises(ValueError, match=rf"cannot reach image_size={size}.*one of 8, 16, 32, 64"):
