@@ -60,7 +60,8 @@ class GanUpsampleCLI(LightningCLI):
         # working directory clean.
         kwargs.setdefault("trainer_defaults", {"default_root_dir": "runs"})
         # exit_on_error False: parse errors raise, and parse_arguments turns them into one line.
-        quiet = {"exit_on_error": False}
+        # allow_abbrev False: argparse would read ``--trainer.max_epoch`` as ``--trainer.max_epochs`` silently.
+        quiet = {"exit_on_error": False, "allow_abbrev": False}
         kwargs.setdefault(
             "parser_kwargs",
             {"epilog": EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter, **quiet}
@@ -81,6 +82,7 @@ class GanUpsampleCLI(LightningCLI):
         """Parse; a wrong option becomes one :class:`~gan_upsample.errors.ConfigError`, not the usage and a dump."""
         try:
             super().parse_arguments(parser, args)
+            _raise_for_dropped_empty_keys(args if isinstance(args, list) else sys.argv[1:], self.config)
             # Before LightningCLI reads the checkpoint's hyperparameters: a damaged file gets its own message.
             config = self.config.get(self.config.get("subcommand") or "", self.config)
             if config.get("ckpt_path"):
@@ -118,16 +120,57 @@ class GanUpsampleCLI(LightningCLI):
         return trainer
 
 
-def _raise_for_unreadable_yaml(args: list[str]) -> None:
-    """Name the ``--config`` file that is not valid YAML (jsonargparse's message does not say which)."""
+def _config_files(args: list[str]) -> list[str]:
+    """The ``--config`` paths of a command line (a multi-line value is YAML given inline, not a path)."""
     files = [b for a, b in zip(args, args[1:]) if a in ("--config", "-c")]
     files += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
-    for file in (f for f in files if "\n" not in f):  # a multi-line value is YAML given inline, not a path
+    return [f for f in files if "\n" not in f]
+
+
+def _raise_for_unreadable_yaml(args: list[str]) -> None:
+    """Name the ``--config`` file that is not valid YAML (jsonargparse's message does not say which)."""
+    for file in _config_files(args):
         try:
             yaml.safe_load(Path(file).read_text())
         except (OSError, yaml.YAMLError) as err:
             what = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise ConfigError(f"--config {file}: cannot be read as YAML ({what}); fix the file or the path") from None
+
+
+def _empty_mapping_keys(node: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of a YAML tree whose value is an empty mapping (``generater: {}``), outside lists."""
+    keys: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and not value and key not in ("init_args", "dict_kwargs"):
+                keys.append(path)
+            keys += _empty_mapping_keys(value, f"{path}.")
+    return keys
+
+
+def _raise_for_dropped_empty_keys(args: list[str], config: Any) -> None:
+    """Refuse a key of a ``--config`` file whose value is ``{}`` and which the parsed configuration lacks.
+
+    jsonargparse drops an empty mapping under any key without a word, so a misspelt ``generater: {}`` would
+    leave the default generator in place silently; a non-empty one is already refused.
+    """
+    command = next((a for a in args if a in ("fit", "validate", "test", "predict")), None)
+    parsed = config.get(command, config) if command else config
+    for file in _config_files(args):
+        try:
+            tree = yaml.safe_load(Path(file).read_text())
+        except (OSError, yaml.YAMLError):
+            continue  # parsing succeeded, so jsonargparse read it some other way: nothing to check here
+        if isinstance(tree, dict) and command in tree and isinstance(tree[command], dict):
+            tree = tree[command]  # a top-level file with a ``fit:`` section
+        for key in _empty_mapping_keys(tree):
+            if key not in parsed:
+                raise ConfigError(
+                    f"--config {file}: key '{key}' is not an option (its value is empty, so nothing else "
+                    f"would have said so); fix the name or remove it "
+                    f"(see `python -m gan_upsample {command or 'fit'} --help`)"
+                )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from gan_upsample import cli
@@ -97,6 +98,42 @@ def test_wrong_config_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "latent_dimm" in err and "Traceback" not in err and "usage:" not in err
+
+
+def test_abbreviated_option_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # argparse's prefix matching would read --trainer.max_epoch as --trainer.max_epochs without a word.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *tiny(tmp_path, "--trainer.max_epoch=3")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--trainer.max_epoch=3" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("section", ["model.init_args.generater", "data.init_args.batch_sise", "trainer.max_epoch"])
+def test_misspelt_key_with_empty_value_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str
+) -> None:
+    # jsonargparse drops an empty mapping under an unknown key silently; the default would be used instead.
+    tree: dict = {}
+    node = tree
+    for key in section.split(".")[:-1]:
+        node = node.setdefault(key, {})
+    node[section.split(".")[-1]] = {}
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(yaml.safe_dump(tree))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *tiny(tmp_path, "--config", str(wrong))])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"key '{section}' is not an option" in err and "wrong.yaml" in err and "Traceback" not in err
+
+
+def test_empty_value_under_a_real_key_is_accepted() -> None:
+    config = cli.GanUpsampleCLI(
+        args=["--config", QUICKSTART, "--config", yaml.safe_dump({"model": {"init_args": {"generator": {}}}})],
+        run=False,
+    ).config
+    assert config["model.init_args.generator.class_path"].endswith("DCGANGenerator")
 
 
 def test_unreachable_image_size_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
