@@ -394,14 +394,17 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
         else:
             todo.append((prefix, name, seed, action, folder))
 
-    durations: list[float] = []  # wall seconds of the runs this call finished or failed, for the time left
+    durations: list[float] = []  # wall seconds of the runs this call trained from the start, for the time left
+    ended: list[float] = []  # ... and of every run this call finished or failed, resumed ones included
 
-    def time_left(seconds: float) -> str:
-        durations.append(seconds)
-        left = len(todo) - len(durations)
+    def time_left(seconds: float, resumed: bool) -> str:
+        ended.append(seconds)
+        if not resumed:  # a resumed run's remainder says little about a whole run's time
+            durations.append(seconds)
+        left = len(todo) - len(ended)
         if not left:
             return ""
-        median = sorted(durations)[len(durations) // 2]
+        median = sorted(durations or ended)[len(durations or ended) // 2]
         hours = left * median / min(args.jobs, left) / 3600
         return f"; {left} run{'s' if left > 1 else ''} left, about {hours:.1f} h at this call's median run time"
 
@@ -433,7 +436,7 @@ def _study(args: argparse.Namespace, extra: list[str]) -> int:
             job_environment(slot, args.jobs),
         )
         done = "" if args.jobs == 1 else f"{prefix} "
-        left = time_left(seconds)
+        left = time_left(seconds, action == "resume")
         if failure:
             failures[(name, seed)] = failure
             print(

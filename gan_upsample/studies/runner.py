@@ -862,8 +862,13 @@ def run_one(
         env: Extra environment variables of the process (:func:`job_environment`).
 
     Returns:
-        ``(why it failed, or None; seconds)``.
+        ``(why it failed, or None; seconds of this call)``. ``wall_seconds`` in ``result.json`` and
+        ``failure.json`` adds the seconds of a resumed run's earlier calls; ``calls`` counts the calls.
     """
+    # A resumed run's earlier, interrupted calls (their seconds are kept in failure.json) count towards its time.
+    earlier = read_json(folder / FAILURE) or {}
+    before = float(earlier.get("wall_seconds", 0.0))
+    calls = int(earlier.get("calls", 1 if earlier else 0)) + 1
     t0 = time.perf_counter()
     code = _fit_process(fit_args, folder / LOG, env)
     seconds = time.perf_counter() - t0
@@ -882,7 +887,8 @@ def run_one(
         failure = f"exit code {code}" if code != 0 else f"no {', '.join(missing)}"
         if "NonFiniteLossError" in tail(folder / LOG, 40):
             failure += ", non-finite losses"
-        write_atomic(folder / FAILURE, json.dumps({"upsampler": name, "seed": seed, "failure": failure}) + "\n")
+        record = {"upsampler": name, "seed": seed, "failure": failure, "wall_seconds": before + seconds, "calls": calls}
+        write_atomic(folder / FAILURE, json.dumps(record) + "\n")
         return failure, seconds
     result = {
         "upsampler": name,
@@ -891,10 +897,12 @@ def run_one(
         "curve": _curve_of_run(folder, train, curve) if curve else None,
         "resolved": resolved or {},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "wall_seconds": seconds,
+        "wall_seconds": before + seconds,
+        "calls": calls,
         "settings": fingerprint,
         "metrics": metrics,
         "train": train,
     }
     write_atomic(folder / RESULT, json.dumps(result, indent=2) + "\n")
+    (folder / FAILURE).unlink(missing_ok=True)  # an interrupted call's record: the run has finished now
     return None, seconds

@@ -399,3 +399,32 @@ def test_ctrl_c_of_a_parallel_study_stops_every_run_with_its_last_ckpt(tmp_path:
     assert len(started) == 2, (tmp_path / "study.log").read_text()[-3000:]
     assert all((r / "checkpoints" / "last.ckpt").is_file() for r in started)
     assert not subprocess.run(["pgrep", "-f", str(out)], capture_output=True).stdout  # no run left behind
+
+
+def test_resumed_run_counts_the_seconds_of_its_interrupted_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gan_upsample.studies.evaluation import EVAL_IMAGES, TRAIN_RECORD
+
+    calls: list[int] = []
+
+    def fake_fit(args: list[str], log: Path, env: dict[str, str] | None = None) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            return 130  # interrupted (Ctrl-C): nothing written
+        (tmp_path / "metrics.csv").write_text("step,test/fid\n10,1.5\n")
+        (tmp_path / TRAIN_RECORD).write_text("{}")
+        (tmp_path / EVAL_IMAGES).write_bytes(b"x")
+        return 0
+
+    monkeypatch.setattr(runner, "_fit_process", fake_fit)
+    clock = iter([0.0, 100.0, 1000.0, 1030.0])  # first call 100 s, the resumed one 30 s
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: next(clock))
+    failure, seconds = runner.run_one(tmp_path, [], {}, "name", 0)
+    assert failure == "exit code 130" and seconds == 100.0
+    assert json.loads((tmp_path / runner.FAILURE).read_text())["wall_seconds"] == 100.0
+    failure, seconds = runner.run_one(tmp_path, [], {}, "name", 0)
+    result = json.loads((tmp_path / runner.RESULT).read_text())
+    assert failure is None and seconds == 30.0
+    assert result["wall_seconds"] == 130.0 and result["calls"] == 2 and result["metrics"] == {"fid": 1.5}
+    assert not (tmp_path / runner.FAILURE).exists()
